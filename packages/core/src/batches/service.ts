@@ -1,0 +1,236 @@
+import { ApiError, invalidValue, isApiError, notFound } from '../errors.js'
+import type { ErrorReporter } from '../files/service.js'
+import { derivedFileId, newBatchId } from '../ids.js'
+import type { ProviderRegistry } from '../providers/registry.js'
+import type { Provider, ProviderBatch } from '../providers/types.js'
+import type { RecordStore } from '../store/records.js'
+import {
+  type BatchProgress,
+  type BatchRecord,
+  type FileRecord,
+  type Page,
+  type Principal,
+  TERMINAL_STATUSES,
+} from '../types.js'
+import { type CreateBatchInput, validateCreateBatch } from './validate.js'
+
+export type { CreateBatchInput } from './validate.js'
+
+/** Options of a batches list. */
+export interface ListBatchesOptions {
+  /** A batch id: the page starts after it. */
+  after?: string
+  /** 1 to 100. @default 20 */
+  limit?: number
+}
+
+/** How many provider refreshes one list request runs at once. */
+const LIST_REFRESH_CONCURRENCY = 8
+
+/**
+ * Batches: create, retrieve, list and cancel, scoped to the caller's own batches. Reads refresh
+ * unfinished batches from their provider, so a client never sees a stale status, and register the
+ * provider's output and error files under batchkit ids owned by the batch's owner.
+ */
+export class BatchService {
+  constructor(
+    private readonly store: RecordStore,
+    private readonly providers: ProviderRegistry,
+    private readonly reportError: ErrorReporter,
+  ) {}
+
+  async create(principal: Principal, input: CreateBatchInput): Promise<BatchRecord> {
+    const request = validateCreateBatch(input)
+    const file = await this.store.getFile(request.inputFileId)
+    if (!file || file.owner !== principal.owner) {
+      throw new ApiError(404, `No such File object: ${request.inputFileId}`, { param: 'input_file_id' })
+    }
+    if (file.purpose !== 'batch' || !file.batchInput) {
+      throw invalidValue(
+        'input_file_id',
+        `File ${file.id} has purpose '${file.purpose}'; a batch needs a file uploaded with purpose 'batch'.`,
+      )
+    }
+    if (file.batchInput.url !== request.endpoint) {
+      throw invalidValue(
+        'endpoint',
+        `The endpoint '${request.endpoint}' does not match the url '${file.batchInput.url}' of the requests in ${file.id}.`,
+      )
+    }
+    const provider = this.providers.get(file.provider)
+    const upstream = await provider.createBatch({ ...request, inputFileId: file.providerFileId })
+    const createdAtMs = Date.now()
+    const id = newBatchId()
+    const batch: BatchRecord = {
+      ...progressOf(
+        upstream,
+        redactor({ providerBatchId: upstream.id, id, providerInputFileId: file.providerFileId, inputFileId: file.id }),
+      ),
+      id,
+      owner: principal.owner,
+      provider: file.provider,
+      providerBatchId: upstream.id,
+      providerInputFileId: file.providerFileId,
+      endpoint: request.endpoint,
+      model: file.batchInput.model,
+      inputFileId: file.id,
+      completionWindow: '24h',
+      metadata: request.metadata,
+      createdAt: Math.floor(createdAtMs / 1000),
+      createdAtMs,
+      outputFileId: null,
+      errorFileId: null,
+    }
+    try {
+      await this.store.addBatch(batch)
+    } catch (error) {
+      await provider
+        .cancelBatch(upstream.id)
+        .catch((e) => this.reportError(e, 'cancelling an upstream batch after a failed create'))
+      throw error
+    }
+    return batch
+  }
+
+  /** The caller's batch, refreshed from its provider unless it has ended. */
+  async retrieve(principal: Principal, id: string): Promise<BatchRecord> {
+    return this.refresh(await this.owned(principal, id))
+  }
+
+  async list(principal: Principal, options: ListBatchesOptions = {}): Promise<Page<BatchRecord>> {
+    const limit = options.limit ?? 20
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      throw invalidValue('limit', `Invalid value for 'limit': ${limit}. It must be an integer from 1 to 100.`)
+    }
+    const after = options.after === undefined ? undefined : await this.store.getBatch(options.after)
+    if (options.after !== undefined && (!after || after.owner !== principal.owner)) {
+      throw invalidValue('after', `Invalid value for 'after': no batch '${options.after}' to list after.`)
+    }
+    const page = await this.store.listBatches(principal.owner, { after, limit })
+    return {
+      data: await mapConcurrently(page.data, LIST_REFRESH_CONCURRENCY, (b) => this.refresh(b)),
+      hasMore: page.hasMore,
+    }
+  }
+
+  /** Asks the provider to cancel; a batch that has already ended answers 409, one already cancelled as it is. */
+  async cancel(principal: Principal, id: string): Promise<BatchRecord> {
+    const batch = await this.refresh(await this.owned(principal, id))
+    if (batch.status === 'cancelled' || batch.status === 'cancelling') return batch
+    if (TERMINAL_STATUSES.has(batch.status)) throw cannotCancel(batch.status)
+    const provider = this.providers.get(batch.provider)
+    let upstream: ProviderBatch
+    try {
+      upstream = await provider.cancelBatch(batch.providerBatchId)
+    } catch (error) {
+      // The batch ended between our refresh and the cancel: show the client why.
+      if (isApiError(error) && error.status === 409) return this.refreshOrThrow(batch, error)
+      throw error
+    }
+    return this.apply(batch, provider, upstream)
+  }
+
+  /** Brings a batch up to date with its provider; a batch that has ended is returned as stored. */
+  async refresh(batch: BatchRecord): Promise<BatchRecord> {
+    if (TERMINAL_STATUSES.has(batch.status)) return batch
+    const provider = this.providers.get(batch.provider)
+    return this.apply(batch, provider, await provider.retrieveBatch(batch.providerBatchId))
+  }
+
+  private async refreshOrThrow(batch: BatchRecord, conflict: ApiError): Promise<BatchRecord> {
+    const fresh = await this.refresh(batch)
+    if (TERMINAL_STATUSES.has(fresh.status) && fresh.status !== 'cancelled') throw cannotCancel(fresh.status)
+    if (fresh.status === 'cancelled' || fresh.status === 'cancelling') return fresh
+    throw conflict
+  }
+
+  private async owned(principal: Principal, id: string): Promise<BatchRecord> {
+    const batch = await this.store.getBatch(id)
+    if (!batch || batch.owner !== principal.owner) throw notFound('batch', id)
+    return batch
+  }
+
+  private async apply(batch: BatchRecord, provider: Provider, upstream: ProviderBatch): Promise<BatchRecord> {
+    const [outputFileId, errorFileId] = await Promise.all([
+      this.registerFile(batch, provider, upstream.outputFileId, 'output'),
+      this.registerFile(batch, provider, upstream.errorFileId, 'error'),
+    ])
+    const next: BatchRecord = { ...batch, ...progressOf(upstream, redactor(batch)), outputFileId, errorFileId }
+    if (JSON.stringify(next) !== JSON.stringify(batch)) await this.store.updateBatch(next)
+    return next
+  }
+
+  /** Records a provider's output or error file under a batchkit id, once, whichever instance sees it first. */
+  private async registerFile(
+    batch: BatchRecord,
+    provider: Provider,
+    providerFileId: string | null,
+    kind: 'output' | 'error',
+  ): Promise<string | null> {
+    if (!providerFileId) return null
+    const id = derivedFileId(batch.id, providerFileId)
+    if (await this.store.getFile(id)) return id
+    const upstream = await provider.retrieveFile(providerFileId)
+    const file: FileRecord = {
+      id,
+      owner: batch.owner,
+      provider: batch.provider,
+      providerFileId,
+      bytes: upstream.bytes,
+      createdAt: upstream.createdAt,
+      createdAtMs: upstream.createdAt * 1000,
+      expiresAt: upstream.expiresAt,
+      filename: `${batch.id}_${kind}.jsonl`,
+      purpose: 'batch_output',
+      batchInput: null,
+      batchId: batch.id,
+    }
+    await this.store.addFile(file)
+    return id
+  }
+}
+
+type BatchIds = Pick<BatchRecord, 'id' | 'providerBatchId' | 'inputFileId' | 'providerInputFileId'>
+
+/** Replaces a batch's provider ids in a provider's text with batchkit's own. */
+function redactor(ids: BatchIds): (text: string | null) => string | null {
+  return (text) =>
+    text === null
+      ? null
+      : text.replaceAll(ids.providerInputFileId, ids.inputFileId).replaceAll(ids.providerBatchId, ids.id)
+}
+
+/** The changing part of a batch as its provider reports it. */
+function progressOf(upstream: ProviderBatch, redact: (text: string | null) => string | null): BatchProgress {
+  return {
+    status: upstream.status,
+    inProgressAt: upstream.inProgressAt,
+    expiresAt: upstream.expiresAt,
+    finalizingAt: upstream.finalizingAt,
+    completedAt: upstream.completedAt,
+    failedAt: upstream.failedAt,
+    expiredAt: upstream.expiredAt,
+    cancellingAt: upstream.cancellingAt,
+    cancelledAt: upstream.cancelledAt,
+    requestCounts: upstream.requestCounts,
+    errors: upstream.errors?.map((e) => ({ ...e, message: redact(e.message) })) ?? null,
+    usage: upstream.usage,
+  }
+}
+
+function cannotCancel(status: string): ApiError {
+  return new ApiError(409, `Cannot cancel a batch with status '${status}'.`, { headers: { 'x-should-retry': 'false' } })
+}
+
+async function mapConcurrently<T, R>(items: T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      results[i] = await fn(items[i] as T)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker))
+  return results
+}

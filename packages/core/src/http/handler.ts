@@ -1,0 +1,162 @@
+import { type Authenticate, credentialOf } from '../auth/api-keys.js'
+import type { BatchService } from '../batches/service.js'
+import { ApiError, invalidValue, isApiError } from '../errors.js'
+import type { ErrorReporter, FileService } from '../files/service.js'
+import { newRequestId } from '../ids.js'
+import type { ExpiresAfter, FilePurpose, Principal } from '../types.js'
+import { isJsonOrAbsent, readJsonBody } from './json-body.js'
+import { parseMultipartUpload } from './multipart.js'
+import { matchRoute, type Operation, relativePath } from './routes.js'
+import type { HttpRequest, HttpResult } from './types.js'
+import { toBatchObject, toFileObject, toListObject } from './wire.js'
+
+/** The OpenAI wire format over the core's services. */
+export interface HttpHandler {
+  /** Whether the API handles this method and URL under `basePath`; when not, the host's next handler should. */
+  matches(method: string, url: string, basePath: string): boolean
+  /** Answers one request. Never throws: every failure becomes an OpenAI error response. */
+  handle(request: HttpRequest): Promise<HttpResult>
+}
+
+/** The principal every call shares when no `authenticate` hook is configured. */
+export const DEFAULT_PRINCIPAL: Principal = { owner: 'default' }
+
+/** Builds the HTTP handler over the services. */
+export function createHttpHandler(deps: {
+  files: FileService
+  batches: BatchService
+  authenticate: Authenticate | undefined
+  reportError: ErrorReporter
+}): HttpHandler {
+  const { files, batches, authenticate, reportError } = deps
+
+  const operationOf = (method: string, url: string, basePath: string): Operation | undefined => {
+    const path = relativePath(url, basePath)
+    return path === undefined ? undefined : matchRoute(method.toUpperCase(), path)
+  }
+
+  const principalOf = async (request: HttpRequest, path: string): Promise<Principal> => {
+    if (!authenticate) return DEFAULT_PRINCIPAL
+    const principal = await authenticate({ method: request.method, path, headers: request.headers })
+    if (principal && typeof principal.owner === 'string' && principal.owner !== '') return principal
+    throw credentialOf(request.headers) === undefined
+      ? new ApiError(
+          401,
+          "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+        )
+      : new ApiError(401, 'Incorrect API key provided.', { code: 'invalid_api_key' })
+  }
+
+  const run = async (operation: Operation, principal: Principal, request: HttpRequest, query: URLSearchParams) => {
+    switch (operation.name) {
+      case 'files.create': {
+        if (!/^multipart\/form-data\s*;/i.test(request.headers['content-type'] ?? ''))
+          throw unsupportedMediaType('multipart/form-data')
+        const upload = await parseMultipartUpload(request.body, request.headers)
+        return json(toFileObject(await files.create(principal, upload)))
+      }
+      case 'files.list': {
+        const purpose = query.get('purpose') ?? undefined
+        const order = query.get('order') ?? undefined
+        const page = await files.list(principal, {
+          purpose: purpose as FilePurpose | undefined,
+          after: query.get('after') ?? undefined,
+          limit: integerParam(query, 'limit'),
+          order: order as 'asc' | 'desc' | undefined,
+        })
+        return json(toListObject(page, toFileObject))
+      }
+      case 'files.retrieve':
+        return json(toFileObject(await files.retrieve(principal, operation.id)))
+      case 'files.delete':
+        return json({ ...(await files.delete(principal, operation.id)), object: 'file' })
+      case 'files.content': {
+        const download = await files.content(principal, operation.id, request.signal)
+        const headers: Record<string, string> = { 'content-type': 'application/octet-stream' }
+        if (download.bytes !== null) headers['content-length'] = String(download.bytes)
+        return { status: 200, headers, body: download.body }
+      }
+      case 'batches.create': {
+        if (!isJsonOrAbsent(request.headers)) throw unsupportedMediaType('application/json')
+        const body = await readJsonBody(request.body, request.parsedBody)
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+          throw new ApiError(400, 'The request body must be a JSON object.', { code: 'invalid_type' })
+        }
+        // Types are checked by the service; the casts only name the fields.
+        const fields = body as Record<string, unknown>
+        const batch = await batches.create(principal, {
+          inputFileId: fields.input_file_id as string,
+          endpoint: fields.endpoint as string,
+          completionWindow: fields.completion_window as string,
+          metadata: fields.metadata as Record<string, string> | null,
+          outputExpiresAfter: fields.output_expires_after as ExpiresAfter | null,
+        })
+        return json(toBatchObject(batch))
+      }
+      case 'batches.list': {
+        const page = await batches.list(principal, {
+          after: query.get('after') ?? undefined,
+          limit: integerParam(query, 'limit'),
+        })
+        return json(toListObject(page, toBatchObject))
+      }
+      case 'batches.retrieve':
+        return json(toBatchObject(await batches.retrieve(principal, operation.id)))
+      case 'batches.cancel':
+        return json(toBatchObject(await batches.cancel(principal, operation.id)))
+    }
+  }
+
+  return {
+    matches: (method, url, basePath) => operationOf(method, url, basePath) !== undefined,
+
+    async handle(request) {
+      const requestId = newRequestId()
+      let result: HttpResult
+      try {
+        const path = relativePath(request.url, request.basePath)
+        const operation = path === undefined ? undefined : matchRoute(request.method.toUpperCase(), path)
+        if (!operation || path === undefined)
+          throw new ApiError(404, `Unknown request URL: ${request.method} ${request.url}.`)
+        const principal = await principalOf(request, path)
+        const query = new URLSearchParams(request.url.slice(request.url.indexOf('?') + 1 || request.url.length))
+        result = await run(operation, principal, request, query)
+      } catch (error) {
+        result = errorResult(error, reportError)
+      }
+      result.headers['x-request-id'] = requestId
+      return result
+    },
+  }
+}
+
+function json(value: unknown, status = 200): HttpResult {
+  return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) }
+}
+
+/** The error response for anything thrown; errors that are not batchkit's own are reported and masked. */
+function errorResult(error: unknown, reportError: ErrorReporter): HttpResult {
+  let apiError: ApiError
+  if (isApiError(error)) {
+    apiError = error
+  } else {
+    reportError(error, 'handling a request')
+    apiError = new ApiError(500, 'The server had an error while processing your request. Sorry about that!')
+  }
+  const result = json(apiError.toJSON(), apiError.status)
+  Object.assign(result.headers, apiError.headers)
+  return result
+}
+
+function unsupportedMediaType(expected: string): ApiError {
+  return new ApiError(415, `Invalid Content-Type header: this endpoint expects ${expected}.`, {
+    code: 'unsupported_media_type',
+  })
+}
+
+function integerParam(query: URLSearchParams, name: string): number | undefined {
+  const value = query.get(name)
+  if (value === null) return undefined
+  if (!/^\d{1,9}$/.test(value)) throw invalidValue(name, `Invalid value for '${name}': '${value}' is not an integer.`)
+  return Number(value)
+}

@@ -1,0 +1,37 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
+import { ApiError } from '../errors.js'
+
+const MAX_JSON_BYTES = 1024 * 1024
+
+/** True when the content type is JSON, or absent (OpenAI's clients send none on bodyless POSTs). */
+export function isJsonOrAbsent(headers: IncomingHttpHeaders): boolean {
+  const type = headers['content-type']
+  if (type === undefined || type === '') return true
+  return /^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type)
+}
+
+/** A JSON request body: the host's parse if one ran, else read here (at most 1 MiB). */
+export async function readJsonBody(body: Readable, parsedBody: unknown): Promise<unknown> {
+  if (parsedBody !== undefined) return parsedBody
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length
+    if (size > MAX_JSON_BYTES) {
+      throw new ApiError(413, `The request body is larger than ${MAX_JSON_BYTES} bytes.`, { code: 'request_too_large' })
+    }
+    chunks.push(chunk as Buffer)
+  }
+  const text = Buffer.concat(chunks).toString('utf8')
+  if (text.trim() === '') return {}
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new ApiError(
+      400,
+      "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
+      { code: 'invalid_json' },
+    )
+  }
+}

@@ -1,0 +1,141 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import { finished, type Readable } from 'node:stream'
+import busboy from 'busboy'
+import { validateExpiresAfter } from '../batches/validate.js'
+import { ApiError, invalidValue, missingParameter } from '../errors.js'
+import { type ExpiresAfter, UPLOAD_PURPOSES, type UploadPurpose } from '../types.js'
+
+/** A multipart upload as it starts: the file part's stream, and its fields as they arrive. */
+export interface MultipartUpload {
+  file: Readable
+  filename: string
+  /** Resolves as soon as the `purpose` field is read, before or after the file. */
+  purpose: Promise<UploadPurpose>
+  /** Resolves when the form ends. */
+  expiresAfter: Promise<ExpiresAfter | null>
+}
+
+const FIELDS = new Set([
+  'purpose',
+  'expires_after[anchor]',
+  'expires_after[seconds]',
+  'expires_after.anchor',
+  'expires_after.seconds',
+])
+const PURPOSES: ReadonlySet<string> = new Set(UPLOAD_PURPOSES)
+
+/**
+ * Parses `multipart/form-data` as a stream: resolves when the file part begins, without waiting
+ * for (or buffering) its bytes. Fields may come in any order. A malformed form, an unknown field,
+ * a second file or a client that goes away fails the file stream with a 400.
+ */
+export function parseMultipartUpload(body: Readable, headers: IncomingHttpHeaders): Promise<MultipartUpload> {
+  return new Promise((resolve, reject) => {
+    let parser: busboy.Busboy
+    try {
+      parser = busboy({ headers, limits: { files: 1, fields: FIELDS.size, fieldSize: 1024, fieldNameSize: 64 } })
+    } catch {
+      return reject(
+        new ApiError(400, 'The multipart/form-data body has no boundary; it cannot be read.', {
+          code: 'invalid_multipart',
+        }),
+      )
+    }
+    const values: Record<string, string> = {}
+    let file: Readable | undefined
+    let settled = false
+    let resolvePurpose!: (purpose: UploadPurpose) => void
+    let rejectPurpose!: (error: ApiError) => void
+    const purpose = new Promise<UploadPurpose>((res, rej) => {
+      resolvePurpose = res
+      rejectPurpose = rej
+    })
+    let resolveExpires!: (value: ExpiresAfter | null) => void
+    let rejectExpires!: (error: unknown) => void
+    const expiresAfter = new Promise<ExpiresAfter | null>((res, rej) => {
+      resolveExpires = res
+      rejectExpires = rej
+    })
+    purpose.catch(() => undefined)
+    expiresAfter.catch(() => undefined)
+
+    const fail = (error: ApiError) => {
+      if (settled) return
+      settled = true
+      reject(error)
+      rejectPurpose(error)
+      rejectExpires(error)
+      file?.destroy(error)
+      body.unpipe(parser)
+      body.resume()
+    }
+
+    parser.on('field', (name, value, info) => {
+      if (!FIELDS.has(name))
+        return fail(
+          new ApiError(400, `Unrecognized request argument supplied: ${name}`, {
+            param: name,
+            code: 'unknown_parameter',
+          }),
+        )
+      if (info.valueTruncated) return fail(invalidValue(name, `The value of '${name}' is too long.`))
+      values[name] = value
+      if (name === 'purpose') {
+        if (PURPOSES.has(value)) resolvePurpose(value as UploadPurpose)
+        else
+          fail(
+            invalidValue(
+              'purpose',
+              `Invalid value for 'purpose': '${value}'. Supported values are: ${UPLOAD_PURPOSES.map((p) => `'${p}'`).join(', ')}.`,
+            ),
+          )
+      }
+    })
+    parser.on('file', (name, stream, info) => {
+      if (name !== 'file' || file) {
+        stream.resume()
+        return fail(
+          new ApiError(400, `Unexpected file field '${name}': send exactly one file, in the field 'file'.`, {
+            param: name,
+            code: 'invalid_multipart',
+          }),
+        )
+      }
+      file = stream
+      resolve({ file: stream, filename: info.filename || 'file', purpose, expiresAfter })
+    })
+    for (const limit of ['filesLimit', 'fieldsLimit', 'partsLimit'] as const) {
+      parser.on(limit, () =>
+        fail(new ApiError(400, 'The form has more parts than an upload takes.', { code: 'invalid_multipart' })),
+      )
+    }
+    parser.on('error', () =>
+      fail(new ApiError(400, 'The multipart/form-data body is malformed.', { code: 'invalid_multipart' })),
+    )
+    parser.on('close', () => {
+      if (!file) return fail(missingParameter('file'))
+      if (values.purpose === undefined) rejectPurpose(missingParameter('purpose'))
+      const anchor = values['expires_after[anchor]'] ?? values['expires_after.anchor']
+      const seconds = values['expires_after[seconds]'] ?? values['expires_after.seconds']
+      try {
+        resolveExpires(
+          anchor === undefined && seconds === undefined
+            ? null
+            : validateExpiresAfter('expires_after', { anchor, seconds }),
+        )
+      } catch (error) {
+        rejectExpires(error)
+      }
+      settled = true
+    })
+    finished(body, (error) => {
+      if (error)
+        fail(
+          new ApiError(400, 'The client closed the connection before the upload finished.', {
+            code: 'upload_incomplete',
+          }),
+        )
+    })
+    body.pipe(parser)
+  })
+}

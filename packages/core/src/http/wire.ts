@@ -1,0 +1,63 @@
+import type { BatchRecord, FileRecord, Page } from '../types.js'
+
+/** A File object exactly as OpenAI returns it. */
+export function toFileObject(file: FileRecord) {
+  return {
+    id: file.id,
+    object: 'file' as const,
+    bytes: file.bytes,
+    created_at: file.createdAt,
+    expires_at: file.expiresAt,
+    filename: file.filename,
+    purpose: file.purpose,
+    status: 'processed' as const,
+    status_details: null,
+  }
+}
+
+/** A Batch object exactly as OpenAI returns it: every field present, `null` where not set. */
+export function toBatchObject(batch: BatchRecord) {
+  return {
+    id: batch.id,
+    object: 'batch' as const,
+    endpoint: batch.endpoint,
+    model: batch.model,
+    errors: batch.errors ? { object: 'list' as const, data: batch.errors } : null,
+    input_file_id: batch.inputFileId,
+    completion_window: batch.completionWindow,
+    status: batch.status,
+    output_file_id: batch.outputFileId,
+    error_file_id: batch.errorFileId,
+    created_at: batch.createdAt,
+    in_progress_at: batch.inProgressAt,
+    expires_at: batch.expiresAt,
+    finalizing_at: batch.finalizingAt,
+    completed_at: batch.completedAt,
+    failed_at: batch.failedAt,
+    expired_at: batch.expiredAt,
+    cancelling_at: batch.cancellingAt,
+    cancelled_at: batch.cancelledAt,
+    request_counts: batch.requestCounts,
+    usage: batch.usage
+      ? {
+          input_tokens: batch.usage.inputTokens,
+          input_tokens_details: { cached_tokens: batch.usage.cachedTokens },
+          output_tokens: batch.usage.outputTokens,
+          output_tokens_details: { reasoning_tokens: batch.usage.reasoningTokens },
+          total_tokens: batch.usage.totalTokens,
+        }
+      : null,
+    metadata: batch.metadata,
+  }
+}
+
+/** A list page in OpenAI's shape, with an honest `has_more`. */
+export function toListObject<T extends { id: string }, W>(page: Page<T>, toObject: (item: T) => W) {
+  return {
+    object: 'list' as const,
+    data: page.data.map(toObject),
+    first_id: page.data[0]?.id ?? null,
+    last_id: page.data[page.data.length - 1]?.id ?? null,
+    has_more: page.hasMore,
+  }
+}

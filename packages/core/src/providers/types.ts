@@ -1,0 +1,67 @@
+import type { Readable } from 'node:stream'
+import type { BatchEndpoint, BatchProgress, ExpiresAfter, FilePurpose, UploadPurpose } from '../types.js'
+
+/** A file upload handed to a provider: the bytes as a stream, consumed with backpressure. */
+export interface ProviderUpload {
+  body: Readable
+  filename: string
+  /** Resolves once the purpose is known; a multipart client may send it after the file. */
+  purpose: Promise<UploadPurpose>
+  /** Resolves with the `expires_after` to ask for, once known. */
+  expiresAfter: Promise<ExpiresAfter | null>
+  signal: AbortSignal
+}
+
+/** A file as a provider describes it. Timestamps are unix seconds. */
+export interface ProviderFile {
+  id: string
+  bytes: number
+  createdAt: number
+  expiresAt: number | null
+  filename: string
+  purpose: FilePurpose
+}
+
+/** A file's bytes as a provider streams them. */
+export interface ProviderDownload {
+  body: Readable
+  /** The length when the provider says it. */
+  bytes: number | null
+}
+
+/** What batchkit asks a provider to run. */
+export interface ProviderBatchRequest {
+  /** The provider's id of the input file. */
+  inputFileId: string
+  endpoint: BatchEndpoint
+  completionWindow: '24h'
+  metadata: Record<string, string> | null
+  outputExpiresAfter: ExpiresAfter | null
+}
+
+/** A batch as a provider reports it, with the provider's own ids. */
+export interface ProviderBatch extends BatchProgress {
+  id: string
+  createdAt: number
+  outputFileId: string | null
+  errorFileId: string | null
+}
+
+/**
+ * One configured upstream (an OpenAI account, an Azure resource, a Vertex project). batchkit keeps
+ * all state itself; a provider only moves bytes and batches to and from its service, and throws
+ * {@link ApiError}s whose messages carry neither credentials nor raw upstream bodies.
+ */
+export interface Provider {
+  /** The kind of service, such as `openai`. */
+  readonly kind: string
+  uploadFile(upload: ProviderUpload): Promise<ProviderFile>
+  retrieveFile(id: string): Promise<ProviderFile>
+  downloadFile(id: string, signal?: AbortSignal): Promise<ProviderDownload>
+  deleteFile(id: string): Promise<void>
+  createBatch(request: ProviderBatchRequest): Promise<ProviderBatch>
+  retrieveBatch(id: string): Promise<ProviderBatch>
+  cancelBatch(id: string): Promise<ProviderBatch>
+  /** Releases connections. */
+  close?(): Promise<void>
+}

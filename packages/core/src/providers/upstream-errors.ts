@@ -1,0 +1,77 @@
+import type { Dispatcher } from 'undici'
+import { ApiError } from '../errors.js'
+
+/**
+ * Turns an upstream error response into a client-facing {@link ApiError}. Upstream bodies are read
+ * only for their `error.code` token and never echoed: they can name provider ids or accounts.
+ * Timeouts are 504, rate limits and unavailability 503, everything else 502; a 404 from the
+ * provider is the caller's to interpret and keeps its status.
+ */
+export async function upstreamError(
+  provider: string,
+  response: Pick<Dispatcher.ResponseData, 'statusCode' | 'headers' | 'body'>,
+): Promise<ApiError> {
+  const status = response.statusCode
+  const code = await readErrorCode(response.body)
+  if (status === 404)
+    return new ApiError(404, `The ${provider} provider has no such object.`, { code: 'upstream_not_found' })
+  if (status === 408 || status === 504) return timeout(provider)
+  if (status === 429) {
+    return new ApiError(503, `The ${provider} provider is rate limiting batchkit; try again later.`, {
+      code: 'upstream_rate_limited',
+      headers: retryAfter(response.headers),
+    })
+  }
+  if (status === 503) {
+    return new ApiError(503, `The ${provider} provider is unavailable; try again later.`, {
+      code: 'upstream_unavailable',
+      headers: retryAfter(response.headers),
+    })
+  }
+  if (status === 401 || status === 403) {
+    return new ApiError(
+      502,
+      `The ${provider} provider rejected batchkit's credentials; check the provider configuration.`,
+      {
+        code: 'upstream_auth_failed',
+      },
+    )
+  }
+  if (status === 409) {
+    return new ApiError(409, `The ${provider} provider refused the change in the object's current state.`, {
+      code: code ?? 'upstream_conflict',
+      headers: { 'x-should-retry': 'false' },
+    })
+  }
+  const detail = code ? ` (${code})` : ''
+  return new ApiError(502, `The ${provider} provider answered ${status}${detail}.`, { code: 'upstream_error' })
+}
+
+/** A client-facing error for a request that never got an answer. */
+export function connectionError(provider: string, error: unknown): ApiError {
+  const code = (error as { code?: unknown } | null)?.code
+  const name = (error as { name?: unknown } | null)?.name
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || name === 'TimeoutError') {
+    return timeout(provider)
+  }
+  return new ApiError(502, `The ${provider} provider could not be reached.`, { code: 'upstream_unreachable' })
+}
+
+function timeout(provider: string): ApiError {
+  return new ApiError(504, `The ${provider} provider did not answer in time.`, { code: 'upstream_timeout' })
+}
+
+function retryAfter(headers: Dispatcher.ResponseData['headers']): Record<string, string> {
+  const value = headers['retry-after']
+  return typeof value === 'string' && /^\d{1,5}$/.test(value) ? { 'retry-after': value } : {}
+}
+
+async function readErrorCode(body: Dispatcher.ResponseData['body']): Promise<string | null> {
+  try {
+    const text = await body.text()
+    const code = (JSON.parse(text.slice(0, 64 * 1024)) as { error?: { code?: unknown } }).error?.code
+    return typeof code === 'string' && /^[a-z0-9_]{1,64}$/.test(code) ? code : null
+  } catch {
+    return null
+  }
+}

@@ -1,0 +1,152 @@
+/** Who is calling: every record carries its owner, and callers only ever see their own records. */
+export interface Principal {
+  /** A stable id for the owner of everything this caller creates (a user, a team, a tenant). */
+  owner: string
+}
+
+/** Purposes a client may upload a file with. */
+export const UPLOAD_PURPOSES = ['assistants', 'batch', 'fine-tune', 'vision', 'user_data', 'evals'] as const
+/** A purpose a client may upload a file with. */
+export type UploadPurpose = (typeof UPLOAD_PURPOSES)[number]
+/** A file's purpose: an upload purpose, or `batch_output` for files a batch produced. */
+export type FilePurpose = UploadPurpose | 'batch_output'
+
+/** The endpoints a batch may target, as OpenAI lists them. */
+export const BATCH_ENDPOINTS = [
+  '/v1/responses',
+  '/v1/chat/completions',
+  '/v1/embeddings',
+  '/v1/completions',
+  '/v1/moderations',
+  '/v1/images/generations',
+  '/v1/images/edits',
+  '/v1/videos',
+] as const
+/** An endpoint a batch may target. */
+export type BatchEndpoint = (typeof BATCH_ENDPOINTS)[number]
+
+/** A batch's status, exactly OpenAI's set. */
+export type BatchStatus =
+  | 'validating'
+  | 'failed'
+  | 'in_progress'
+  | 'finalizing'
+  | 'completed'
+  | 'expired'
+  | 'cancelling'
+  | 'cancelled'
+
+/** Statuses a batch never leaves. */
+export const TERMINAL_STATUSES: ReadonlySet<BatchStatus> = new Set(['failed', 'completed', 'expired', 'cancelled'])
+
+/** `expires_after` of an upload, or `output_expires_after` of a batch. */
+export interface ExpiresAfter {
+  anchor: 'created_at'
+  seconds: number
+}
+
+/** What batchkit learned about a batch input file while it streamed in. */
+export interface BatchInputSummary {
+  /** The `url` every line targets. */
+  url: string
+  /** The `body.model` every line names. */
+  model: string
+  /** How many request lines the file holds. */
+  requests: number
+}
+
+/** A file as batchkit stores it. Timestamps are unix seconds. */
+export interface FileRecord {
+  id: string
+  owner: string
+  /** The provider instance that holds the bytes. */
+  provider: string
+  /** The provider's own id; never shown to clients. */
+  providerFileId: string
+  bytes: number
+  createdAt: number
+  /** Milliseconds since the epoch, for a stable newest-first order. */
+  createdAtMs: number
+  expiresAt: number | null
+  filename: string
+  purpose: FilePurpose
+  /** Set for `purpose: batch` uploads. */
+  batchInput: BatchInputSummary | null
+  /** Set for output and error files: the batch that produced them. */
+  batchId: string | null
+}
+
+/** One entry of a batch's `errors.data`. */
+export interface BatchErrorEntry {
+  code: string | null
+  message: string | null
+  param: string | null
+  line: number | null
+}
+
+/** Token usage of a batch, in OpenAI's Batch `usage` shape. */
+export interface BatchUsage {
+  inputTokens: number
+  cachedTokens: number
+  outputTokens: number
+  reasoningTokens: number
+  totalTokens: number
+}
+
+/** Request counts of a batch. */
+export interface RequestCounts {
+  total: number
+  completed: number
+  failed: number
+}
+
+/** What a provider reports about a batch: everything that changes as it runs. Timestamps are unix seconds. */
+export interface BatchProgress {
+  status: BatchStatus
+  inProgressAt: number | null
+  expiresAt: number | null
+  finalizingAt: number | null
+  completedAt: number | null
+  failedAt: number | null
+  expiredAt: number | null
+  cancellingAt: number | null
+  cancelledAt: number | null
+  requestCounts: RequestCounts
+  errors: BatchErrorEntry[] | null
+  usage: BatchUsage | null
+}
+
+/** A batch as batchkit stores it. */
+export interface BatchRecord extends BatchProgress {
+  id: string
+  owner: string
+  provider: string
+  /** The provider's own id; never shown to clients. */
+  providerBatchId: string
+  /** The provider's id of the input file, to keep it out of provider error messages. */
+  providerInputFileId: string
+  endpoint: BatchEndpoint
+  model: string
+  inputFileId: string
+  completionWindow: '24h'
+  metadata: Record<string, string> | null
+  createdAt: number
+  createdAtMs: number
+  /** Our ids for the output and error files, once the provider has them. */
+  outputFileId: string | null
+  errorFileId: string | null
+}
+
+/** A page of a list, newest first unless asked otherwise. */
+export interface Page<T> {
+  data: T[]
+  hasMore: boolean
+}
+
+/** Options for listing. */
+export interface ListOptions {
+  /** Return the items after this id. */
+  after?: string
+  /** How many items at most. */
+  limit?: number
+}
