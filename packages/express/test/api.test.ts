@@ -15,7 +15,7 @@ afterAll(() => h.close())
 async function getJson(harness: Harness, path: string, key: string = KEYS.alice) {
   const response = await fetch(harness.baseURL + path, { headers: { authorization: `Bearer ${key}` } })
   expect(response.headers.get('content-type')).toBe('application/json')
-  return response.json()
+  return (await response.json()) as { data: { id: string }[] } & Record<string, unknown>
 }
 
 async function upload(text: string, name = 'requests.jsonl', key: string = KEYS.alice) {
@@ -52,7 +52,7 @@ describe('files through the openai client', () => {
 
     const list = await getJson(h, '/files')
     h.schemas.assert('ListFilesResponse', list)
-    expect(list.data.map((f: { id: string }) => f.id)).toContain(file.id)
+    expect(list.data.map((f) => f.id)).toContain(file.id)
     // Upstream ids never reach the client.
     expect([...h.fake.files.keys()]).not.toContain(file.id)
   })

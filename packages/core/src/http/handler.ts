@@ -78,7 +78,7 @@ export function createHttpHandler(deps: {
       }
       case 'batches.create': {
         if (!isJsonOrAbsent(request.headers)) throw unsupportedMediaType('application/json')
-        const body = await readJsonBody(request.body, request.parsedBody)
+        const body = await readJsonBody(request.body, request.parsedBody, request.parseError)
         if (typeof body !== 'object' || body === null || Array.isArray(body)) {
           throw new ApiError(400, 'The request body must be a JSON object.', { code: 'invalid_type' })
         }

@@ -12,15 +12,17 @@ export function isJsonOrAbsent(headers: IncomingHttpHeaders): boolean {
 }
 
 /** A JSON request body: the host's parse if one ran, else read here (at most 1 MiB). */
-export async function readJsonBody(body: Readable, parsedBody: unknown): Promise<unknown> {
+export async function readJsonBody(body: Readable, parsedBody: unknown, parseError: unknown): Promise<unknown> {
+  if (parseError !== undefined) {
+    const status = (parseError as { status?: unknown } | null)?.status
+    throw status === 413 ? tooLarge() : invalidJson()
+  }
   if (parsedBody !== undefined) return parsedBody
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of body) {
     size += (chunk as Buffer).length
-    if (size > MAX_JSON_BYTES) {
-      throw new ApiError(413, `The request body is larger than ${MAX_JSON_BYTES} bytes.`, { code: 'request_too_large' })
-    }
+    if (size > MAX_JSON_BYTES) throw tooLarge()
     chunks.push(chunk as Buffer)
   }
   const text = Buffer.concat(chunks).toString('utf8')
@@ -28,10 +30,18 @@ export async function readJsonBody(body: Readable, parsedBody: unknown): Promise
   try {
     return JSON.parse(text)
   } catch {
-    throw new ApiError(
-      400,
-      "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
-      { code: 'invalid_json' },
-    )
+    throw invalidJson()
   }
+}
+
+function tooLarge(): ApiError {
+  return new ApiError(413, `The request body is larger than ${MAX_JSON_BYTES} bytes.`, { code: 'request_too_large' })
+}
+
+function invalidJson(): ApiError {
+  return new ApiError(
+    400,
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
+    { code: 'invalid_json' },
+  )
 }

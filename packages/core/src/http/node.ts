@@ -11,6 +11,8 @@ export interface NodeMount {
   url?: string
   /** The host's parsed body, if any; used only when the host's parser has already read the stream. */
   parsedBody?: unknown
+  /** The error the host's body parser failed with, if it did. */
+  parseError?: unknown
 }
 
 /**
@@ -35,6 +37,7 @@ export async function serveNodeRequest(
     headers: req.headers,
     body: req,
     parsedBody: req.readableEnded ? mount.parsedBody : undefined,
+    parseError: mount.parseError,
     signal: aborter.signal,
   })
   writeNodeResponse(req, res, result)

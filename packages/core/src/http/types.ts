@@ -13,6 +13,8 @@ export interface HttpRequest {
   body: Readable
   /** The host's already-parsed JSON body, when a body parser ran before the core. */
   parsedBody?: unknown
+  /** The error the host's body parser failed with, when it ran first and failed (say on malformed JSON). */
+  parseError?: unknown
   /** Aborted when the client goes away. */
   signal?: AbortSignal
 }
