@@ -3,6 +3,7 @@ import { type FakeOpenAI, startFakeOpenAI } from '@batchkit/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type BatchKit, createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
+import type { Provider } from '../src/providers/types.js'
 import type { BatchRecord, FileRecord, Page, Principal } from '../src/types.js'
 import { testBackends, useBackend } from './support/backends.js'
 
@@ -34,12 +35,13 @@ beforeAll(async () => {
 })
 afterAll(() => fake?.close())
 
-/** Runs every call at once and fails with the reasons of those that failed, if any. */
-async function allSucceed<T>(calls: (() => Promise<T>)[]): Promise<T[]> {
-  const results = await Promise.allSettled(calls.map((call) => call()))
-  const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`call ${i}: ${String(r.reason)}`] : []))
-  expect(failures, `${failures.length} of ${calls.length} concurrent calls failed`).toEqual([])
-  return results.map((r) => (r as PromiseFulfilledResult<T>).value)
+/** Runs every call at once; what they returned, and why each of the others failed. */
+async function runAtOnce<T>(calls: (() => Promise<T>)[]): Promise<{ results: T[]; failures: string[] }> {
+  const settled = await Promise.allSettled(calls.map((call) => call()))
+  return {
+    results: settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : [])),
+    failures: settled.flatMap((s, i) => (s.status === 'rejected' ? [`call ${i + 1}: ${String(s.reason)}`] : [])),
+  }
 }
 
 /** Every id a client sees following `after` cursors from the first page to the last. */
@@ -53,6 +55,46 @@ async function listAll<T extends { id: string }>(list: (after: string | undefine
     after = page.data.at(-1)?.id
   }
   throw new Error('paging did not end after 100 pages')
+}
+
+/**
+ * A gate that opens once `count` callers have arrived (or after five seconds, so that a call that
+ * failed early cannot hang the test).
+ */
+function gate(count: number): () => Promise<void> {
+  let arrived = 0
+  let open!: () => void
+  const opened = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  const timer = setTimeout(() => open(), 5000)
+  void opened.then(() => clearTimeout(timer))
+  return () => {
+    if (++arrived >= count) open()
+    return opened
+  }
+}
+
+/** Where finished upstream calls wait before batchkit records them; open unless a test sets a gate. */
+const gates = { uploads: async () => {}, batchCreates: async () => {} }
+
+/**
+ * The provider, except that finished uploads and batch creates wait at the current gate, so that
+ * the instances record a burst of them at the same moment instead of as the upstream answers.
+ */
+function heldAtGates(provider: Provider): Provider {
+  const held: Provider = Object.create(provider)
+  held.uploadFile = async (upload) => {
+    const file = await provider.uploadFile(upload)
+    await gates.uploads()
+    return file
+  }
+  held.createBatch = async (request) => {
+    const batch = await provider.createBatch(request)
+    await gates.batchCreates()
+    return batch
+  }
+  return held
 }
 
 /** Ids newest first, as lists show them; items of the same millisecond are ordered by id. */
@@ -70,11 +112,11 @@ describe.each(backends)('$label shared by three server instances', (backend) => 
   let batches: BatchRecord[]
 
   beforeAll(() => {
-    // Each instance opens its own connection to the same store and namespace.
+    // Each instance opens its own connection to the same, still empty, store and namespace.
     kits = Array.from({ length: INSTANCES }, () =>
       createBatchKit({
         store: backend.connect(),
-        providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
+        providers: { openai: heldAtGates(openai({ apiKey: fake.apiKey, baseURL: fake.baseURL })) },
         onError: () => {},
       }),
     )
@@ -90,7 +132,9 @@ describe.each(backends)('$label shared by three server instances', (backend) => 
   })
 
   it(`accepts ${FILES} concurrent uploads spread over the instances`, async () => {
-    files = await allSucceed(
+    // The store is still empty, so these are also every instance's first writes to it.
+    gates.uploads = gate(FILES)
+    const uploads = await runAtOnce(
       Array.from(
         { length: FILES },
         (_, i) => () =>
@@ -101,7 +145,10 @@ describe.each(backends)('$label shared by three server instances', (backend) => 
           }),
       ),
     )
+    // Later tests check the lists against the uploads that succeeded, even if some did not.
+    files = uploads.results
 
+    expect(uploads.failures, 'uploads that failed').toEqual([])
     expect(new Set(files.map((file) => file.id)).size).toBe(FILES)
     for (const file of files) expect(fake.files.has(file.providerFileId)).toBe(true)
   })
@@ -122,8 +169,10 @@ describe.each(backends)('$label shared by three server instances', (backend) => 
   })
 
   it(`accepts ${BATCHES} concurrent batch creates spread over the instances`, async () => {
-    batches = await allSucceed(
-      files.slice(0, BATCHES).map(
+    const inputs = files.slice(0, BATCHES)
+    gates.batchCreates = gate(inputs.length)
+    const creates = await runAtOnce(
+      inputs.map(
         (file, i) => () =>
           kitFor(i + 1).batches.create(owner, {
             inputFileId: file.id,
@@ -132,8 +181,10 @@ describe.each(backends)('$label shared by three server instances', (backend) => 
           }),
       ),
     )
+    batches = creates.results
 
-    expect(new Set(batches.map((batch) => batch.id)).size).toBe(BATCHES)
+    expect(creates.failures, 'batch creates that failed').toEqual([])
+    expect(new Set(batches.map((batch) => batch.id)).size).toBe(inputs.length)
   })
 
   it('lists every batch exactly once, newest first, from every instance', async () => {
@@ -145,17 +196,23 @@ describe.each(backends)('$label shared by three server instances', (backend) => 
     }
   })
 
-  it('keeps the uploads listed while batches run and register their output files', async () => {
-    // Listing batches refreshed them from the upstream, which may have finished some and so added
-    // their output files; the uploads are all still there, once each, in order.
+  it("lists each finished batch's output once beside the uploads, from every instance", async () => {
+    // Reading the batches refreshed them from the upstream, so some have finished and gained output
+    // files, which the instances that saw them registered concurrently under one id each.
+    const refreshed = await Promise.all(batches.map((batch) => kitFor(0).batches.retrieve(owner, batch.id)))
+    const outputs = refreshed.flatMap((batch) => [batch.outputFileId, batch.errorFileId].filter((id) => id !== null))
+    expect(outputs.length, 'output files of the finished batches').toBeGreaterThan(0)
     const uploads = new Set(files.map((file) => file.id))
+
     for (const [i, kit] of kits.entries()) {
       const listed = await listAll((after) => kit.files.list(owner, { limit: PAGE_SIZE, after }))
-      expect(new Set(listed).size, `no file listed twice by instance ${i + 1}`).toBe(listed.length)
       expect(
         listed.filter((id) => uploads.has(id)),
         `uploads listed by instance ${i + 1}`,
       ).toEqual(newestFirst(files))
+      expect(listed.filter((id) => !uploads.has(id)).sort(), `output files listed by instance ${i + 1}`).toEqual(
+        outputs.sort(),
+      )
     }
   })
 })

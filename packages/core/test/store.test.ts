@@ -153,7 +153,11 @@ describe.each(backends)('records and lists in $label', (backend) => {
   }
 
   it(`is ${backend.multiInstanceSafe ? '' : 'not '}reported safe for several server instances`, async () => {
-    const kit = createBatchKit({ store: keyv, providers: { openai: openai({ apiKey: 'sk-unused' }) }, onError: () => {} })
+    const kit = createBatchKit({
+      store: keyv,
+      providers: { openai: openai({ apiKey: 'sk-unused' }) },
+      onError: () => {},
+    })
     expect(kit.multiInstanceSafe).toBe(backend.multiInstanceSafe)
     expect(store.index.shared).toBe(backend.multiInstanceSafe)
     await kit.close()

@@ -19,7 +19,7 @@ export function createIndexFor(keyv: Keyv): OrderedIndex {
   }
   if (isPostgresAdapter(store)) {
     const query: SqlQuery = (sql, values) => store.query(sql, values)
-    return new PostgresIndex(query, namespace ? `batchkit_index_${namespace.replace(/\W/g, '_')}` : 'batchkit_index')
+    return new PostgresIndex(query, `${namespace}:`)
   }
   return new KeyvIndex(keyv, 'batchkit:index:')
 }

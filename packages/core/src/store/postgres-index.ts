@@ -11,11 +11,16 @@ export class PostgresIndex implements OrderedIndex {
   readonly shared = true
   private ready: Promise<void> | undefined
 
+  /**
+   * @param prefix Put before every list name, so Keyv namespaces sharing a database stay apart.
+   * @param table The table's name. @default 'batchkit_index'
+   */
   constructor(
     private readonly query: SqlQuery,
+    private readonly prefix = '',
     private readonly table = 'batchkit_index',
   ) {
-    if (!/^[a-z_][a-z0-9_]*$/i.test(table)) throw new Error(`Invalid index table name: ${table}`)
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(table)) throw new Error(`Invalid index table name: ${table}`)
   }
 
   private init(): Promise<void> {
@@ -24,6 +29,9 @@ export class PostgresIndex implements OrderedIndex {
     ).then(
       () => undefined,
       (error) => {
+        // Instances creating the table at the same moment: PostgreSQL lets one win and fails the others.
+        const code = (error as { code?: unknown } | null)?.code
+        if (code === '23505' || code === '42P07') return
         this.ready = undefined
         throw error
       },
@@ -33,12 +41,15 @@ export class PostgresIndex implements OrderedIndex {
 
   async add(list: string, key: string): Promise<void> {
     await this.init()
-    await this.query(`INSERT INTO ${this.table} (list, sort_key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [list, key])
+    await this.query(`INSERT INTO ${this.table} (list, sort_key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [
+      this.prefix + list,
+      key,
+    ])
   }
 
   async remove(list: string, key: string): Promise<void> {
     await this.init()
-    await this.query(`DELETE FROM ${this.table} WHERE list = $1 AND sort_key = $2`, [list, key])
+    await this.query(`DELETE FROM ${this.table} WHERE list = $1 AND sort_key = $2`, [this.prefix + list, key])
   }
 
   async range(list: string, options: { after?: string; limit: number; order: 'asc' | 'desc' }): Promise<string[]> {
@@ -48,12 +59,12 @@ export class PostgresIndex implements OrderedIndex {
     const rows =
       after === undefined
         ? await this.query(`SELECT sort_key FROM ${this.table} WHERE list = $1 ORDER BY sort_key ${dir} LIMIT $2`, [
-            list,
+            this.prefix + list,
             limit + 1,
           ])
         : await this.query(
             `SELECT sort_key FROM ${this.table} WHERE list = $1 AND sort_key ${cmp} $2 ORDER BY sort_key ${dir} LIMIT $3`,
-            [list, after, limit + 1],
+            [this.prefix + list, after, limit + 1],
           )
     return rows.map((row) => String(row.sort_key))
   }

@@ -21,14 +21,19 @@ export class RecordStore {
     return this.keyv.get<FileRecord>(fileKey(id))
   }
 
-  /** Stores a file record and lists it for its owner; safe to repeat. */
+  /** Stores a file record and lists it for its owner; safe to repeat. On failure nothing is left. */
   async addFile(file: FileRecord): Promise<void> {
     await this.keyv.set(fileKey(file.id), file)
     const key = sortKey(file.createdAtMs, file.id)
-    await Promise.all([
-      this.index.add(fileList(file.owner), key),
-      this.index.add(fileList(file.owner, file.purpose), key),
-    ])
+    try {
+      await Promise.all([
+        this.index.add(fileList(file.owner), key),
+        this.index.add(fileList(file.owner, file.purpose), key),
+      ])
+    } catch (error) {
+      await this.deleteFile(file).catch(() => undefined)
+      throw error
+    }
   }
 
   async deleteFile(file: FileRecord): Promise<void> {
@@ -44,10 +49,15 @@ export class RecordStore {
     return this.keyv.get<BatchRecord>(batchKey(id))
   }
 
-  /** Stores a new batch record and lists it for its owner. */
+  /** Stores a new batch record and lists it for its owner. On failure nothing is left. */
   async addBatch(batch: BatchRecord): Promise<void> {
     await this.keyv.set(batchKey(batch.id), batch)
-    await this.index.add(batchList(batch.owner), sortKey(batch.createdAtMs, batch.id))
+    try {
+      await this.index.add(batchList(batch.owner), sortKey(batch.createdAtMs, batch.id))
+    } catch (error) {
+      await this.deleteBatch(batch).catch(() => undefined)
+      throw error
+    }
   }
 
   /** Overwrites a batch record with its latest state. */

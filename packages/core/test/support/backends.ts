@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { connect } from 'node:net'
 import KeyvPostgres from '@keyv/postgres'
-import KeyvRedis from '@keyv/redis'
+import KeyvRedis, { createClient } from '@keyv/redis'
 import Keyv from 'keyv'
 import { afterAll, beforeAll, it } from 'vitest'
 
@@ -17,8 +17,10 @@ import { afterAll, beforeAll, it } from 'vitest'
 export interface Backend {
   /** `memory`, `redis` or `postgres`. */
   readonly name: BackendName
-  /** A readable name for test titles, such as `Redis at redis://127.0.0.1:6379`. */
+  /** A readable name for test titles: `memory`, `Redis` or `PostgreSQL`. */
   readonly label: string
+  /** Where the server is expected, such as `redis://127.0.0.1:6379`; `in process` for memory. */
+  readonly address: string
   /** The Keyv namespace every connection of this test file uses. */
   readonly namespace: string
   /** Whether the server answered when the file started (always true for memory). */
@@ -48,7 +50,9 @@ const POSTGRES_TABLE = 'batchkit_test_keyv'
  * The backends to test, probed once. Call it with top-level `await` so that availability is known
  * when the tests are collected.
  */
-export async function testBackends(names: readonly BackendName[] = ['memory', 'redis', 'postgres']): Promise<Backend[]> {
+export async function testBackends(
+  names: readonly BackendName[] = ['memory', 'redis', 'postgres'],
+): Promise<Backend[]> {
   // Short, and only [a-z0-9_], so it also fits in the PostgreSQL index table name batchkit derives from it.
   const namespace = `bk_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`
   return Promise.all(
@@ -73,7 +77,7 @@ export async function testBackends(names: readonly BackendName[] = ['memory', 'r
  */
 export function useBackend(backend: Backend): boolean {
   if (!backend.available && !IN_CI) {
-    const message = `${backend.label} is not reachable: skipping its tests (under CI=true they would fail)`
+    const message = `${backend.label} at ${backend.address} is not reachable: skipping its tests (under CI=true they would fail)`
     console.warn(`[batchkit tests] ${message}`)
     it.skip(message, () => undefined)
     return false
@@ -81,7 +85,7 @@ export function useBackend(backend: Backend): boolean {
   beforeAll(() => {
     if (!backend.available) {
       throw new Error(
-        `${backend.label} is not reachable, and CI=true requires it. Start the service, or point ` +
+        `${backend.label} at ${backend.address} is not reachable, and CI=true requires it. Start the service, or point ` +
           `BATCHKIT_TEST_${backend.name.toUpperCase()}_URL at one.`,
       )
     }
@@ -94,6 +98,7 @@ async function memoryBackend(namespace: string): Promise<Backend> {
   return {
     name: 'memory',
     label: 'memory',
+    address: 'in process',
     namespace,
     available: true,
     multiInstanceSafe: false,
@@ -109,7 +114,8 @@ async function redisBackend(namespace: string): Promise<Backend> {
   const opened: Keyv[] = []
   return {
     name: 'redis',
-    label: `Redis at ${REDIS_URL}`,
+    label: 'Redis',
+    address: REDIS_URL,
     namespace,
     available,
     multiInstanceSafe: true,
@@ -122,12 +128,11 @@ async function redisBackend(namespace: string): Promise<Backend> {
       if (available) {
         // Records live under `<ns>::…` (the adapter's prefix) and batchkit's sorted sets under
         // `<ns>:batchkit:index:…`; both start with `<ns>:`, and the namespace is this run's alone.
-        const keyv = new Keyv(new KeyvRedis(REDIS_URL), { namespace })
-        opened.push(keyv)
-        const client = await (keyv.store as KeyvRedis<unknown>).getClient()
+        const client = await createClient({ url: REDIS_URL }).connect()
         const keys: string[] = []
         for await (const batch of client.scanIterator({ MATCH: `${namespace}:*`, COUNT: 1000 })) keys.push(...batch)
         if (keys.length > 0) await client.unlink(keys)
+        client.destroy()
       }
       await Promise.all(opened.splice(0).map((keyv) => keyv.disconnect()))
     },
@@ -143,7 +148,8 @@ async function postgresBackend(namespace: string): Promise<Backend> {
   const opened: Keyv[] = []
   return {
     name: 'postgres',
-    label: `PostgreSQL at ${POSTGRES_URL}`,
+    label: 'PostgreSQL',
+    address: POSTGRES_URL,
     namespace,
     available,
     multiInstanceSafe: true,
@@ -158,8 +164,8 @@ async function postgresBackend(namespace: string): Promise<Backend> {
       const keyv = opened[0]
       if (available && keyv) {
         await keyv.clear()
-        // batchkit keeps its ordered index in a table of its own, named after the namespace.
-        await (keyv.store as KeyvPostgres).query(`DROP TABLE IF EXISTS batchkit_index_${namespace}`)
+        // batchkit keeps its ordered index in a table of its own, its list names prefixed with the namespace.
+        await (keyv.store as KeyvPostgres).query('DELETE FROM batchkit_index WHERE list LIKE $1', [`${namespace}:%`])
       }
       opened.length = 0
       // Ending the shared pool once closes every connection; a second end() would throw.

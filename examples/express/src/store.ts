@@ -1,0 +1,23 @@
+import KeyvPostgres from '@keyv/postgres'
+import KeyvRedis from '@keyv/redis'
+import { Keyv } from 'keyv'
+
+/** A Keyv store from a connection URI: Redis, PostgreSQL, or memory when there is none. */
+export function storeFromUri(uri: string | undefined): Keyv {
+  if (uri === undefined) return new Keyv()
+  const scheme = new URL(uri).protocol
+  if (scheme === 'redis:' || scheme === 'rediss:') return new Keyv(new KeyvRedis(uri), { namespace: 'batchkit' })
+  if (scheme === 'postgres:' || scheme === 'postgresql:')
+    return new Keyv(new KeyvPostgres({ uri }), { namespace: 'batchkit' })
+  throw new Error(
+    `BATCHKIT_STORE: unsupported store '${scheme}'; use redis://, rediss://, postgres:// or postgresql://`,
+  )
+}
+
+/** A store URI with any password hidden, for logs. */
+export function describeStore(uri: string | undefined): string {
+  if (uri === undefined) return 'in memory (lost on restart)'
+  const url = new URL(uri)
+  if (url.password) url.password = '***'
+  return url.toString()
+}
