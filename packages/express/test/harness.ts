@@ -26,7 +26,14 @@ export async function startHarness(
 ): Promise<Harness> {
   const fake = await startFakeOpenAI(options.fake)
   const kit = createBatchKit({
-    providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL, timeoutMs: options.timeoutMs, idleTimeoutMs: options.timeoutMs }) },
+    providers: {
+      openai: openai({
+        apiKey: fake.apiKey,
+        baseURL: fake.baseURL,
+        timeoutMs: options.timeoutMs,
+        idleTimeoutMs: options.timeoutMs,
+      }),
+    },
     authenticate: apiKeyAuth({ [KEYS.alice]: 'alice', [KEYS.bob]: 'bob' }),
     onError: () => undefined,
     ...options.kit,

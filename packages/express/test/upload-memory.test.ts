@@ -25,9 +25,19 @@ beforeAll(async () => {
   fake = await startFakeOpenAI()
   server = spawn(
     process.execPath,
-    ['--conditions=@batchkit/source', '--import', 'tsx', fileURLToPath(new URL('./fixtures/memory-server.ts', import.meta.url))],
+    [
+      '--conditions=@batchkit/source',
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./fixtures/memory-server.ts', import.meta.url)),
+    ],
     {
-      env: { ...process.env, UPSTREAM_API_KEY: fake.apiKey, UPSTREAM_BASE_URL: fake.baseURL, MAX_BATCH_FILE_BYTES: String(TOTAL) },
+      env: {
+        ...process.env,
+        UPSTREAM_API_KEY: fake.apiKey,
+        UPSTREAM_BASE_URL: fake.baseURL,
+        MAX_BATCH_FILE_BYTES: String(TOTAL),
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   )

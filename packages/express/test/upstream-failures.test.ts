@@ -26,7 +26,11 @@ async function uploadForm(text: string) {
   const form = new FormData()
   form.append('purpose', 'batch')
   form.append('file', new Blob([text]), 'in.jsonl')
-  const response = await fetch(`${h.baseURL}/files`, { method: 'POST', headers: { authorization: `Bearer ${KEYS.alice}` }, body: form })
+  const response = await fetch(`${h.baseURL}/files`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEYS.alice}` },
+    body: form,
+  })
   return { status: response.status, json: (await response.json()) as ErrorJson & { id: string } }
 }
 
@@ -41,19 +45,26 @@ describe('upstream failures', () => {
     { upstream: 429, status: 503, code: 'upstream_rate_limited' },
     { upstream: 'reset' as const, status: 502, code: 'upstream_unreachable' },
     { upstream: 'hang' as const, status: 504, code: 'upstream_timeout' },
-  ])('an upload meeting upstream $upstream answers $status $code and records nothing', async ({ upstream, status, code }) => {
-    const before = { ours: await ourFiles(), theirs: h.fake.files.size }
-    h.fake.failNext({ status: upstream, pathPrefix: '/v1/files', method: 'POST' })
-    const result = await uploadForm(chatLines(3))
-    expect(result.status).toBe(status)
-    expect(result.json.error).toMatchObject({ type: 'server_error', code })
-    expect(await ourFiles()).toBe(before.ours)
-    expect(h.fake.files.size).toBe(before.theirs)
-  })
+  ])(
+    'an upload meeting upstream $upstream answers $status $code and records nothing',
+    async ({ upstream, status, code }) => {
+      const before = { ours: await ourFiles(), theirs: h.fake.files.size }
+      h.fake.failNext({ status: upstream, pathPrefix: '/v1/files', method: 'POST' })
+      const result = await uploadForm(chatLines(3))
+      expect(result.status).toBe(status)
+      expect(result.json.error).toMatchObject({ type: 'server_error', code })
+      expect(await ourFiles()).toBe(before.ours)
+      expect(h.fake.files.size).toBe(before.theirs)
+    },
+  )
 
   it('maps upstream failures on batch calls, and never echoes the upstream body or key', async () => {
     const input = await uploadForm(chatLines(1))
-    const created = await call('POST', '/batches', { input_file_id: input.json.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+    const created = await call('POST', '/batches', {
+      input_file_id: input.json.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    })
     const batchId = (created.json as unknown as { id: string }).id
 
     h.fake.failNext({ status: 500, pathPrefix: '/v1/batches', method: 'GET' })
@@ -66,7 +77,11 @@ describe('upstream failures', () => {
 
     h.fake.failNext({ status: 'hang', pathPrefix: '/v1/batches', method: 'POST' })
     const before = h.fake.batches.size
-    const timedOut = await call('POST', '/batches', { input_file_id: input.json.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+    const timedOut = await call('POST', '/batches', {
+      input_file_id: input.json.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    })
     expect(timedOut.status).toBe(504)
     expect(timedOut.json.error.code).toBe('upstream_timeout')
     expect(h.fake.batches.size).toBe(before)
@@ -128,7 +143,9 @@ describe('aborted uploads', () => {
     await new Promise((resolve) => setTimeout(resolve, 200))
     expect(await ourFiles()).toBe(before.ours)
     expect(h.fake.files.size).toBe(before.theirs)
-    const next = await h.client().files.create({ file: await toFile(Buffer.from(chatLines(1)), 'next.jsonl'), purpose: 'batch' })
+    const next = await h
+      .client()
+      .files.create({ file: await toFile(Buffer.from(chatLines(1)), 'next.jsonl'), purpose: 'batch' })
     expect(next.id).toMatch(/^file-/)
   })
 })
