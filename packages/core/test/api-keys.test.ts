@@ -73,9 +73,9 @@ describe('apiKeyAuth with a { key: owner } map', () => {
   })
 
   it('does not look at the method or path', async () => {
-    expect(await auth({ method: 'DELETE', path: '/batches/x/cancel', headers: { authorization: 'Bearer sk-bob' } })).toEqual(
-      { owner: 'bob' },
-    )
+    expect(
+      await auth({ method: 'DELETE', path: '/batches/x/cancel', headers: { authorization: 'Bearer sk-bob' } }),
+    ).toEqual({ owner: 'bob' })
   })
 
   it('lets several keys share one owner', async () => {

@@ -145,11 +145,14 @@ describe('JsonlValidator: pass-through', () => {
     expect(outcome.validator.bytes).toBe(Buffer.byteLength(VALID))
   })
 
-  it.each(CHUNK_SIZES)('keeps multibyte UTF-8 intact when characters are split across chunks (%s)', async (chunkSize) => {
-    const outcome = await validate(VALID_UNICODE, { chunkSize })
-    expectValid(outcome, VALID_UNICODE)
-    expect(outcome.validator.summary()).toEqual({ url: URL, model: MODEL, requests: 3 })
-  })
+  it.each(CHUNK_SIZES)(
+    'keeps multibyte UTF-8 intact when characters are split across chunks (%s)',
+    async (chunkSize) => {
+      const outcome = await validate(VALID_UNICODE, { chunkSize })
+      expectValid(outcome, VALID_UNICODE)
+      expect(outcome.validator.summary()).toEqual({ url: URL, model: MODEL, requests: 3 })
+    },
+  )
 
   it('lets arbitrary binary bytes of a non-batch file through unchanged', async () => {
     const binary = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7919) % 256))
@@ -207,9 +210,9 @@ describe('JsonlValidator: the verdict does not depend on chunking', () => {
     'duplicate multibyte custom_id': jsonl(line(UNICODE), line('x'), line(UNICODE)),
     'blank interior line': jsonl(line('a'), '', line('b')),
     'model mismatch': jsonl(line('a'), line('b', { body: { model: `${UNICODE}-model` } })),
-    'BOM': `\uFEFF${VALID}`,
+    BOM: `\uFEFF${VALID}`,
     'unterminated last line invalid': `${line('a')}\n{"custom_id":`,
-    'empty': '',
+    empty: '',
   }
   for (const [name, input] of Object.entries(cases)) {
     it(`${name}: same verdict for chunks of ${CHUNK_SIZES.join(', ')}`, async () => {
@@ -220,20 +223,31 @@ describe('JsonlValidator: the verdict does not depend on chunking', () => {
   }
 
   it('a line longer than maxLineBytes fails whatever the chunking (also when it arrives whole in one chunk)', async () => {
-    // A normal line is ~140 bytes and the limit 200, so line 2 (~350 bytes) must fail with line_too_large,
-    // whether it arrives byte by byte, in pieces, or whole together with its newline.
-    const long = line('b', { body: { model: MODEL, padding: 'x'.repeat(300) } })
-    const input = jsonl(line('a'), long, line('c'))
-    const limits = { maxLineBytes: 200 }
-    expect(Buffer.byteLength(line('a'))).toBeLessThanOrEqual(200)
-    expect(Buffer.byteLength(long)).toBeGreaterThan(200)
-    const outcomes: Record<string, string> = {}
-    for (const chunkSize of CHUNK_SIZES) {
-      const { error } = await validate(input, { chunkSize, limits })
-      outcomes[`chunks of ${chunkSize}`] = error ? `${error.status} ${error.code}: ${error.message}` : 'accepted'
+    // A normal line is ~140 bytes and the limit 200: line 2, far over it or just one byte over it, must
+    // fail with line_too_large whether it arrives byte by byte, in pieces, or whole with its newline.
+    const limit = 200
+    const padded = (bytes: number) => {
+      const bare = line('b', { body: { model: MODEL, padding: '' } })
+      return line('b', { body: { model: MODEL, padding: 'x'.repeat(bytes - Buffer.byteLength(bare)) } })
     }
-    const expected = '400 line_too_large: Line 2 is longer than 200 bytes.'
-    expect(outcomes).toEqual(Object.fromEntries(CHUNK_SIZES.map((size) => [`chunks of ${size}`, expected])))
+    expect(Buffer.byteLength(line('a'))).toBeLessThanOrEqual(limit)
+    const outcomes: Record<string, string> = {}
+    const expected: Record<string, string> = {}
+    for (const [name, long] of [
+      ['350-byte line', padded(350)],
+      ['201-byte line', padded(limit + 1)],
+    ] as const) {
+      for (const chunkSize of CHUNK_SIZES) {
+        const { error } = await validate(jsonl(line('a'), long, line('c')), {
+          chunkSize,
+          limits: { maxLineBytes: limit },
+        })
+        const key = `${name}, chunks of ${chunkSize}`
+        outcomes[key] = error ? `${error.status} ${error.code}: ${error.message}` : 'accepted'
+        expected[key] = `400 line_too_large: Line 2 is longer than ${limit} bytes.`
+      }
+    }
+    expect(outcomes).toEqual(expected)
   })
 })
 
@@ -279,12 +293,7 @@ describe('JsonlValidator: line rules', () => {
       'invalid_type',
       "Line 2: 'custom_id' must be a non-empty string.",
     ],
-    [
-      'empty custom_id',
-      jsonl(line('')),
-      'invalid_type',
-      "Line 1: 'custom_id' must be a non-empty string.",
-    ],
+    ['empty custom_id', jsonl(line('')), 'invalid_type', "Line 1: 'custom_id' must be a non-empty string."],
     [
       'duplicate custom_id',
       jsonl(line('a'), line('b'), line('a')),

@@ -64,8 +64,8 @@ export function parseApiKeys(text: string): Record<string, string> {
     const trimmed = entry.trim()
     if (trimmed === '') continue
     const colon = trimmed.indexOf(':')
-    const key = colon === -1 ? trimmed : trimmed.slice(0, colon)
-    const owner = colon === -1 ? ownerForKey(key) : trimmed.slice(colon + 1)
+    const key = colon === -1 ? trimmed : trimmed.slice(0, colon).trim()
+    const owner = colon === -1 ? ownerForKey(key) : trimmed.slice(colon + 1).trim()
     if (key === '' || owner === '') throw new TypeError(`Invalid API key entry: '${colon === -1 ? '…' : `…:${owner}`}'`)
     keys[key] = owner
   }

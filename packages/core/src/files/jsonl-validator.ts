@@ -81,7 +81,7 @@ export class JsonlValidator extends Transform {
     if (this.validating && this.pendingBytes > 0) this.endLine(Buffer.concat(this.pending))
     this.release()
     this.purposePromise.then((purpose) => {
-      if (purpose !== 'batch') return callback()
+      if (purpose !== 'batch') return callback(this.sizeProblem(true) ?? null)
       const problem =
         this.sizeProblem(true) ??
         this.problem ??
@@ -130,6 +130,10 @@ export class JsonlValidator extends Transform {
         return
       }
       const piece = chunk.subarray(start, newline)
+      if (this.pendingBytes + piece.length > this.limits.maxLineBytes) {
+        this.lineTooLong()
+        return
+      }
       const line = this.pendingBytes > 0 ? Buffer.concat([...this.pending, piece]) : piece
       this.pending = []
       this.pendingBytes = 0
@@ -142,9 +146,11 @@ export class JsonlValidator extends Transform {
   private hold(piece: Buffer): void {
     this.pending.push(piece)
     this.pendingBytes += piece.length
-    if (this.pendingBytes > this.limits.maxLineBytes) {
-      this.fail(`Line ${this.line + 1} is longer than ${this.limits.maxLineBytes} bytes.`, 'line_too_large')
-    }
+    if (this.pendingBytes > this.limits.maxLineBytes) this.lineTooLong()
+  }
+
+  private lineTooLong(): void {
+    this.fail(`Line ${this.line + 1} is longer than ${this.limits.maxLineBytes} bytes.`, 'line_too_large')
   }
 
   private fail(message: string, code: string): void {

@@ -27,7 +27,8 @@ const PURPOSES: ReadonlySet<string> = new Set(UPLOAD_PURPOSES)
 /**
  * Parses `multipart/form-data` as a stream: resolves when the file part begins, without waiting
  * for (or buffering) its bytes. Fields may come in any order. A malformed form, an unknown field,
- * a second file or a client that goes away fails the file stream with a 400.
+ * a second file or a client that goes away fails the file stream, and rejects the field promises
+ * with a 400 that says why.
  */
 export function parseMultipartUpload(body: Readable, headers: IncomingHttpHeaders): Promise<MultipartUpload> {
   return new Promise((resolve, reject) => {
@@ -102,6 +103,9 @@ export function parseMultipartUpload(body: Readable, headers: IncomingHttpHeader
         )
       }
       file = stream
+      // The stream can fail before its consumer listens (a bad field later in the same packet); its
+      // consumer sees the error through the stream's state, and the process must not crash meanwhile.
+      stream.on('error', () => undefined)
       resolve({ file: stream, filename: info.filename || 'file', purpose, expiresAfter })
     })
     for (const limit of ['filesLimit', 'fieldsLimit', 'partsLimit'] as const) {
