@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline } from 'node:stream'
 import type { HttpHandler } from './handler.js'
-import type { HttpResult } from './types.js'
+import type { HttpRequest, HttpResult } from './types.js'
 
-/** How a host mounted the API, for {@link serveNodeRequest}. */
+/** How a host mounted the API. */
 export interface NodeMount {
   /** Where the API is mounted, such as `/v1`. */
   basePath: string
@@ -15,22 +15,13 @@ export interface NodeMount {
   parseError?: unknown
 }
 
-/**
- * Serves one request on Node's own request and response objects: the bridge every Node host
- * (plain `node:http`, Express, Koa, Nest) shares. Resolves once the response is handed off.
- */
-export async function serveNodeRequest(
-  handler: HttpHandler,
-  req: IncomingMessage,
-  res: ServerResponse,
-  mount: NodeMount,
-): Promise<void> {
+/** The core's request for a Node request; its signal aborts when the client goes away. */
+export function toHttpRequest(req: IncomingMessage, res: ServerResponse, mount: NodeMount): HttpRequest {
   const aborter = new AbortController()
-  const onClose = () => {
+  res.once('close', () => {
     if (!res.writableFinished) aborter.abort()
-  }
-  res.once('close', onClose)
-  const result = await handler.handle({
+  })
+  return {
     method: req.method ?? 'GET',
     url: mount.url ?? req.url ?? '/',
     basePath: mount.basePath,
@@ -39,22 +30,33 @@ export async function serveNodeRequest(
     parsedBody: req.readableEnded ? mount.parsedBody : undefined,
     parseError: mount.parseError,
     signal: aborter.signal,
-  })
-  writeNodeResponse(req, res, result)
+  }
 }
 
-/** Writes a result out, piping a stream body with backpressure. */
-export function writeNodeResponse(req: IncomingMessage, res: ServerResponse, result: HttpResult): void {
-  const headers = { ...result.headers }
-  // An answer given before the body was read (401, 413, a bad line): close the connection rather
-  // than keep reading an upload nobody needs.
-  if (!req.complete) headers.connection = 'close'
-  res.writeHead(result.status, headers)
+/**
+ * The headers to send a result with. When the answer comes before the request body was read (a 401,
+ * a 413, a bad line), they close the connection, and the rest of the body is let drain, so an
+ * upload nobody needs is neither read into memory nor left to stall the socket.
+ */
+export function nodeResponseHeaders(req: IncomingMessage, result: HttpResult): Record<string, string> {
+  if (req.complete) return result.headers
+  req.resume()
+  return { ...result.headers, connection: 'close' }
+}
+
+/**
+ * Serves one request on Node's own request and response objects: the bridge Node hosts share
+ * (plain `node:http`, Express, Nest). Resolves once the response is handed off.
+ */
+export async function serveNodeRequest(
+  handler: HttpHandler,
+  req: IncomingMessage,
+  res: ServerResponse,
+  mount: NodeMount,
+): Promise<void> {
+  const result = await handler.handle(toHttpRequest(req, res, mount))
+  res.writeHead(result.status, nodeResponseHeaders(req, result))
   const body = result.body
-  if (body === null || typeof body === 'string') {
-    res.end(body ?? undefined)
-  } else {
-    pipeline(body, res, () => undefined)
-  }
-  if (!req.complete) req.resume()
+  if (body === null || typeof body === 'string') res.end(body ?? undefined)
+  else pipeline(body, res, () => undefined)
 }

@@ -1,0 +1,3 @@
+import { nodeHttpHarness, runConformanceSuite } from '../src/index.js'
+
+runConformanceSuite(nodeHttpHarness)
