@@ -1,4 +1,4 @@
-import { configFromEnv } from './config.js'
+import { configFromEnv } from '@batchkit/example-support'
 import { startExample } from './server.js'
 
 const example = await startExample(configFromEnv())

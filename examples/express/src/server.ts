@@ -1,12 +1,15 @@
 import { once } from 'node:events'
-import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { apiKeyAuth, type BatchKit, createBatchKit, openai, parseApiKeys } from '@batchkit/core'
+import { type BatchKit, createBatchKit } from '@batchkit/core'
+import {
+  describeStore,
+  type ExampleConfig,
+  exampleAuth,
+  exampleUpstream,
+  storeFromUri,
+} from '@batchkit/example-support'
 import { createExpressRouter } from '@batchkit/express'
-import { type FakeOpenAI, startFakeOpenAI } from '@batchkit/testkit'
 import express from 'express'
-import type { ExampleConfig } from './config.js'
-import { describeStore, storeFromUri } from './store.js'
 
 /** A running example app. */
 export interface RunningExample {
@@ -16,39 +19,26 @@ export interface RunningExample {
   close(): Promise<void>
 }
 
-/**
- * Starts the Express app with batchkit mounted at `/v1`. Without an OpenAI key it starts the
- * project's fake OpenAI upstream on loopback, so everything works offline.
- */
+/** Starts the Express app with batchkit mounted at `/v1`. */
 export async function startExample(
   config: ExampleConfig,
   log: (line: string) => void = (line) => console.log(line),
   options: { fakeStepMs?: number } = {},
 ): Promise<RunningExample> {
-  let fake: FakeOpenAI | undefined
-  let upstream = { apiKey: config.openaiApiKey ?? '', baseURL: config.openaiBaseURL }
-  if (!config.openaiApiKey) {
-    fake = await startFakeOpenAI({ progress: options.fakeStepMs ?? 1000 })
-    upstream = { apiKey: fake.apiKey, baseURL: fake.baseURL }
-    log(`OPENAI_API_KEY is not set: using batchkit's fake OpenAI upstream at ${fake.baseURL} (no real model runs).`)
-  }
-
+  const upstream = await exampleUpstream(config, log, options.fakeStepMs)
   const store = storeFromUri(config.store)
   const kit = createBatchKit({
     store,
-    providers: { openai: openai(upstream) },
-    authenticate: config.apiKeys ? apiKeyAuth(parseApiKeys(config.apiKeys)) : undefined,
+    providers: { openai: upstream.provider },
+    authenticate: exampleAuth(config, log),
   })
-  if (!kit.authenticated) {
-    log('WARNING: BATCHKIT_API_KEYS is not set. Every caller shares ONE owner and can read and delete everything.')
-  }
 
   const app = express()
   app.use('/v1', createExpressRouter(kit))
-  const server: Server = app.listen(config.port, '127.0.0.1')
+  const server = app.listen(config.port, '127.0.0.1')
   await once(server, 'listening')
   const baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`
-  log(`batchkit listening on ${baseURL} (store: ${describeStore(config.store)})`)
+  log(`batchkit on Express listening on ${baseURL} (store: ${describeStore(config.store)})`)
 
   return {
     baseURL,
@@ -58,7 +48,7 @@ export async function startExample(
       await new Promise((resolve) => server.close(resolve))
       await kit.close()
       await store.disconnect()
-      await fake?.close()
+      await upstream.close()
     },
   }
 }

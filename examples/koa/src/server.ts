@@ -1,0 +1,63 @@
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { type BatchKit, createBatchKit } from '@batchkit/core'
+import {
+  describeStore,
+  type ExampleConfig,
+  exampleAuth,
+  exampleUpstream,
+  storeFromUri,
+} from '@batchkit/example-support'
+import { createKoaMiddleware } from '@batchkit/koa'
+import { bodyParser } from '@koa/bodyparser'
+import Router from '@koa/router'
+import Koa from 'koa'
+
+/** A running example app. */
+export interface RunningExample {
+  /** The base URL to give an OpenAI client, `/v1` included. */
+  baseURL: string
+  kit: BatchKit
+  close(): Promise<void>
+}
+
+/** Starts the Koa app with batchkit answering under `/v1`, beside the app's own router. */
+export async function startExample(
+  config: ExampleConfig,
+  log: (line: string) => void = (line) => console.log(line),
+  options: { fakeStepMs?: number } = {},
+): Promise<RunningExample> {
+  const upstream = await exampleUpstream(config, log, options.fakeStepMs)
+  const store = storeFromUri(config.store)
+  const kit = createBatchKit({
+    store,
+    providers: { openai: upstream.provider },
+    authenticate: exampleAuth(config, log),
+  })
+
+  const app = new Koa()
+  const router = new Router()
+  router.get('/health', (ctx) => {
+    ctx.body = { ok: true }
+  })
+  // The app's own JSON parser may come first: batchkit uses what it parsed, and streams uploads itself.
+  app.use(bodyParser())
+  app.use(createKoaMiddleware(kit, { prefix: '/v1' }))
+  app.use(router.routes())
+  const server = app.listen(config.port, '127.0.0.1')
+  await once(server, 'listening')
+  const baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`
+  log(`batchkit on Koa listening on ${baseURL} (store: ${describeStore(config.store)})`)
+
+  return {
+    baseURL,
+    kit,
+    async close() {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+      await kit.close()
+      await store.disconnect()
+      await upstream.close()
+    },
+  }
+}

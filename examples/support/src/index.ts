@@ -1,0 +1,5 @@
+export { demoApiKey, exampleAuth } from './auth.js'
+export { configFromEnv, type ExampleConfig } from './config.js'
+export { type DemoResult, runDemo, SAMPLE_FILE } from './demo-flow.js'
+export { describeStore, storeFromUri } from './store.js'
+export { type ExampleUpstream, exampleUpstream } from './upstream.js'

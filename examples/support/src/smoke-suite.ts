@@ -1,0 +1,108 @@
+import { execFile } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { createSchemaValidator } from '@batchkit/testkit'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { configFromEnv, type ExampleConfig } from './config.js'
+import { runDemo, SAMPLE_FILE } from './demo-flow.js'
+
+/** What an example app's `startExample` gives back. */
+export interface StartedExample {
+  baseURL: string
+  close(): Promise<void>
+}
+
+/** Starts an example app; `fakeStepMs` paces the fake upstream's batches. */
+export type StartExample = (
+  config: ExampleConfig,
+  log: (line: string) => void,
+  options: { fakeStepMs?: number },
+) => Promise<StartedExample>
+
+const run = promisify(execFile)
+
+/**
+ * The smoke tests every example app passes: it boots on the fake upstream, runs the sample batch
+ * to completion through OpenAI's client, serves the curl commands of OpenAI's Batch guide, refuses
+ * unknown callers, and warns loudly when it has no keys.
+ */
+export function exampleSmokeSuite(host: string, startExample: StartExample): void {
+  describe(`the ${host} example`, () => {
+    let example: StartedExample
+    const logs: string[] = []
+    const schemas = createSchemaValidator()
+
+    beforeAll(async () => {
+      const config = configFromEnv({ PORT: '0', BATCHKIT_API_KEYS: 'sk-1234:smoke-team' })
+      example = await startExample(config, (line) => logs.push(line), { fakeStepMs: 20 })
+    })
+    afterAll(() => example?.close())
+
+    it('boots on the fake upstream and runs the sample batch to completion', async () => {
+      expect(logs[0]).toMatch(/OPENAI_API_KEY is not set: using batchkit's fake OpenAI upstream/)
+      expect(logs.some((line) => line.startsWith('WARNING'))).toBe(false)
+      const progress: string[] = []
+      const results = await runDemo(example.baseURL, 'sk-1234', (line) => progress.push(line), 20)
+      const sample = (await readFile(SAMPLE_FILE, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line).custom_id)
+      expect(results.map((r) => r.customId)).toEqual(sample)
+      expect(results.every((r) => r.answer.length > 0)).toBe(true)
+      expect(progress.some((line) => /completed\s+5\/5 done, 0 failed/.test(line))).toBe(true)
+    })
+
+    it("serves the curl commands of OpenAI's Batch guide", async (context) => {
+      const hasCurl = await run('curl', ['--version']).then(
+        () => true,
+        () => false,
+      )
+      if (!hasCurl) {
+        console.warn('[batchkit tests] curl is not installed: skipping the curl walkthrough')
+        return context.skip()
+      }
+      const curl = async (...args: string[]) =>
+        (await run('curl', ['-sS', ...args, '-H', 'Authorization: Bearer sk-1234'])).stdout
+      const url = example.baseURL
+      const file = JSON.parse(
+        await curl(`${url}/files`, '-F', 'purpose=batch', '-F', `file=@${fileURLToPath(SAMPLE_FILE)}`),
+      )
+      schemas.assert('OpenAIFile', file)
+      expect(file).toMatchObject({ purpose: 'batch', filename: 'requests.jsonl' })
+      const body = JSON.stringify({
+        input_file_id: file.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      })
+      const created = JSON.parse(await curl(`${url}/batches`, '-H', 'Content-Type: application/json', '-d', body))
+      schemas.assert('Batch', created)
+      expect(created.status).toBe('validating')
+      let batch = created
+      for (let i = 0; i < 100 && batch.status !== 'completed'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 30))
+        batch = JSON.parse(await curl(`${url}/batches/${created.id}`))
+        schemas.assert('Batch', batch)
+      }
+      expect(batch.status).toBe('completed')
+      const list = JSON.parse(await curl(`${url}/batches`))
+      schemas.assert('ListBatchesResponse', list)
+      expect(list.data.map((b: { id: string }) => b.id)).toContain(created.id)
+      const lines = (await curl(`${url}/files/${batch.output_file_id}/content`)).trim().split('\n')
+      for (const line of lines) schemas.assert('BatchRequestOutput', JSON.parse(line))
+      expect(lines).toHaveLength(5)
+    })
+
+    it('refuses callers without a configured key', async () => {
+      const response = await fetch(`${example.baseURL}/batches`)
+      expect(response.status).toBe(401)
+    })
+
+    it('warns loudly at start when no keys are configured', async () => {
+      const lines: string[] = []
+      const open = await startExample(configFromEnv({ PORT: '0' }), (line) => lines.push(line), {})
+      await open.close()
+      expect(lines).toContainEqual(expect.stringMatching(/^WARNING: BATCHKIT_API_KEYS is not set/))
+    })
+  })
+}
