@@ -63,7 +63,7 @@ export function exampleSmokeSuite(host: string, startExample: StartExample): voi
         return context.skip()
       }
       const curl = async (...args: string[]) =>
-        (await run('curl', ['-sS', ...args, '-H', 'Authorization: Bearer sk-1234'])).stdout
+        (await run('curl', ['-sS', '--fail-with-body', ...args, '-H', 'Authorization: Bearer sk-1234'])).stdout
       const url = example.baseURL
       const file = JSON.parse(
         await curl(`${url}/files`, '-F', 'purpose=batch', '-F', `file=@${fileURLToPath(SAMPLE_FILE)}`),

@@ -12,7 +12,10 @@ import { RecordStore } from './store/records.js'
 
 /** Options of {@link createBatchKit}. */
 export interface BatchKitOptions {
-  /** Where records live: any Keyv instance. @default an in-memory Keyv (lost on restart, one instance only) */
+  /**
+   * Where records live: any Keyv instance, best one of its own. batchkit sets its `throwOnErrors`,
+   * so a store outage is a 503 rather than a false "not found". @default an in-memory Keyv (lost on restart)
+   */
   store?: Keyv
   /** The upstream services by name, such as `{ openai: openai({ apiKey }) }`. */
   providers: Record<string, Provider>
@@ -47,10 +50,12 @@ export interface BatchKit {
 /** Creates the API over a store and providers; mount `kit.http` with an adapter, or call the services directly. */
 export function createBatchKit(options: BatchKitOptions): BatchKit {
   const keyv = options.store ?? new Keyv()
+  // Keyv swallows store errors by default, which would turn a store outage into "not found".
+  keyv.throwOnErrors = true
   const index = options.index ?? createIndexFor(keyv)
-  const store = new RecordStore(keyv, index)
-  const providers = new ProviderRegistry(options.providers, options.defaultProvider)
   const reportError: ErrorReporter = options.onError ?? defaultReporter
+  const store = new RecordStore(keyv, index, reportError)
+  const providers = new ProviderRegistry(options.providers, options.defaultProvider)
   const files = new FileService(store, providers, { ...DEFAULT_UPLOAD_LIMITS, ...options.limits }, reportError)
   const batches = new BatchService(store, providers, reportError)
   return {

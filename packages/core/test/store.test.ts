@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
 import { createIndexFor } from '../src/store/create-index.js'
+import type { OrderedIndex } from '../src/store/ordered-index.js'
 import { type ListOrder, RecordStore } from '../src/store/records.js'
 import type { BatchRecord, FilePurpose, FileRecord, Page } from '../src/types.js'
 import { testBackends, useBackend } from './support/backends.js'
@@ -127,11 +128,13 @@ describe.each(backends)('records and lists in $label', (backend) => {
   if (!useBackend(backend)) return
 
   let keyv: Keyv
+  let index: OrderedIndex
   let store: RecordStore
 
   beforeAll(() => {
     keyv = backend.connect()
-    store = new RecordStore(keyv, createIndexFor(keyv))
+    index = createIndexFor(keyv)
+    store = new RecordStore(keyv, index, () => undefined)
   })
 
   /** Adds records one at a time, in the given order. */
@@ -159,7 +162,7 @@ describe.each(backends)('records and lists in $label', (backend) => {
       onError: () => {},
     })
     expect(kit.multiInstanceSafe).toBe(backend.multiInstanceSafe)
-    expect(store.index.shared).toBe(backend.multiInstanceSafe)
+    expect(index.shared).toBe(backend.multiInstanceSafe)
     await kit.close()
   })
 
@@ -241,15 +244,16 @@ describe.each(backends)('records and lists in $label', (backend) => {
     expect(ids).toEqual(FILE_IDS_NEWEST_FIRST.filter((id) => id !== gone.id))
   })
 
-  it('drops a deleted batch from the list', async () => {
-    const batches = batchesOf('delete-batch')
-    await addBatches(batches)
-    const gone = batches.find((batch) => batch.id === BATCH_IDS_NEWEST_FIRST[2]) as BatchRecord
+  it('pages on after a file that was deleted since the last page', async () => {
+    await addFiles(filesOf('delete-while-paging'))
+    const first = await store.listFiles('delete-while-paging', { limit: 2, order: 'desc' })
+    const last = first.data[1] as FileRecord
+    await store.deleteFile(last)
 
-    await store.deleteBatch(gone)
-
-    expect(await store.getBatch(gone.id)).toBeUndefined()
-    expect(await batchIds('delete-batch')).toEqual(BATCH_IDS_NEWEST_FIRST.filter((id) => id !== gone.id))
+    const cursor = await store.fileCursor(last.id)
+    expect(cursor).toMatchObject({ id: last.id, owner: 'delete-while-paging' })
+    const next = await store.listFiles('delete-while-paging', { after: cursor, limit: 2, order: 'desc' })
+    expect(next.data.map((file) => file.id)).toEqual(FILE_IDS_NEWEST_FIRST.slice(2, 4))
   })
 
   it('lists a record added twice once', async () => {

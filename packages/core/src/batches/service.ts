@@ -39,6 +39,7 @@ export class BatchService {
     private readonly reportError: ErrorReporter,
   ) {}
 
+  /** Validates the request like OpenAI, starts the batch on the input file's provider, and records it. */
   async create(principal: Principal, input: CreateBatchInput): Promise<BatchRecord> {
     const request = validateCreateBatch(input)
     const file = await this.store.getFile(request.inputFileId)
@@ -97,6 +98,10 @@ export class BatchService {
     return this.refresh(await this.owned(principal, id))
   }
 
+  /**
+   * A page of the caller's batches, newest first, each refreshed from its provider; a batch whose
+   * refresh fails is shown as last stored, and the failure is reported.
+   */
   async list(principal: Principal, options: ListBatchesOptions = {}): Promise<Page<BatchRecord>> {
     const limit = options.limit ?? 20
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
@@ -107,10 +112,14 @@ export class BatchService {
       throw invalidValue('after', `Invalid value for 'after': no batch '${options.after}' to list after.`)
     }
     const page = await this.store.listBatches(principal.owner, { after, limit })
-    return {
-      data: await mapConcurrently(page.data, LIST_REFRESH_CONCURRENCY, (b) => this.refresh(b)),
-      hasMore: page.hasMore,
-    }
+    const data = await mapConcurrently(page.data, LIST_REFRESH_CONCURRENCY, (batch) =>
+      // One provider hiccup must not hide the whole list: that batch is shown as last seen.
+      this.refresh(batch).catch((error) => {
+        this.reportError(error, `refreshing ${batch.id} for a list`)
+        return batch
+      }),
+    )
+    return { data, hasMore: page.hasMore }
   }
 
   /** Asks the provider to cancel; a batch that has already ended answers 409, one already cancelled as it is. */
@@ -192,12 +201,18 @@ export class BatchService {
 
 type BatchIds = Pick<BatchRecord, 'id' | 'providerBatchId' | 'inputFileId' | 'providerInputFileId'>
 
-/** Replaces a batch's provider ids in a provider's text with batchkit's own. */
+/** Provider account ids (`org-…`, `proj_…`) that providers put in messages and other tenants must not see. */
+const ACCOUNT_IDS = /\b(?:org|proj)[-_][A-Za-z0-9]{4,}\b/g
+
+/** Replaces a batch's provider ids in a provider's text with batchkit's own, and hides account ids. */
 function redactor(ids: BatchIds): (text: string | null) => string | null {
   return (text) =>
     text === null
       ? null
-      : text.replaceAll(ids.providerInputFileId, ids.inputFileId).replaceAll(ids.providerBatchId, ids.id)
+      : text
+          .replaceAll(ids.providerInputFileId, ids.inputFileId)
+          .replaceAll(ids.providerBatchId, ids.id)
+          .replace(ACCOUNT_IDS, '[account]')
 }
 
 /** The changing part of a batch as its provider reports it. */

@@ -209,14 +209,17 @@ export class JsonlValidator extends Transform {
     }
     if (typeof customId !== 'string' || customId === '')
       return ["'custom_id' must be a non-empty string.", 'invalid_type']
-    if (this.customIds.has(customId)) return [`Duplicate custom_id '${customId}'.`, 'duplicate_custom_id']
+    if (this.customIds.has(customId)) return [`Duplicate custom_id '${clip(customId)}'.`, 'duplicate_custom_id']
     if (method !== 'POST') return [`Invalid value for 'method': only 'POST' is supported.`, 'invalid_value']
     if (typeof url !== 'string' || !ENDPOINTS.has(url)) {
-      return [`Invalid value for 'url': ${JSON.stringify(url)} is not a supported batch endpoint.`, 'invalid_url']
+      return [
+        `Invalid value for 'url': ${clip(JSON.stringify(url) ?? '')} is not a supported batch endpoint.`,
+        'invalid_url',
+      ]
     }
     if (this.url !== undefined && url !== this.url) {
       return [
-        `The url '${url}' differs from '${this.url}' of the first request; a file targets one url.`,
+        `The url '${clip(url)}' differs from '${this.url}' of the first request; a file targets one url.`,
         'url_mismatch',
       ]
     }
@@ -226,7 +229,7 @@ export class JsonlValidator extends Transform {
       return ["'body.model' is required and must be a string.", 'invalid_request']
     if (this.model !== undefined && model !== this.model) {
       return [
-        `The model '${model}' differs from '${this.model}' of the first request; a file uses one model.`,
+        `The model '${clip(model)}' differs from '${clip(this.model)}' of the first request; a file uses one model.`,
         'model_mismatch',
       ]
     }
@@ -236,6 +239,11 @@ export class JsonlValidator extends Transform {
     this.model = model
     return undefined
   }
+}
+
+/** A client's value, short enough to quote in an error message. */
+function clip(text: string): string {
+  return text.length > 64 ? `${text.slice(0, 64)}…` : text
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,12 +1,23 @@
 import { pipeline, type Readable } from 'node:stream'
-import { ApiError, invalidValue, isApiError, notFound } from '../errors.js'
+import { validateExpiresAfter } from '../batches/validate.js'
+import { ApiError, invalidValue, isApiError, missingParameter, notFound } from '../errors.js'
 import { newFileId } from '../ids.js'
 import type { ProviderRegistry } from '../providers/registry.js'
 import type { ProviderDownload } from '../providers/types.js'
 import type { ListOrder, RecordStore } from '../store/records.js'
-import type { ExpiresAfter, FilePurpose, FileRecord, Page, Principal, UploadPurpose } from '../types.js'
+import {
+  type ExpiresAfter,
+  type FilePurpose,
+  type FileRecord,
+  type Page,
+  type Principal,
+  UPLOAD_PURPOSES,
+  type UploadPurpose,
+} from '../types.js'
 import { JsonlValidator } from './jsonl-validator.js'
 import type { UploadLimits } from './upload-limits.js'
+
+const PURPOSES: ReadonlySet<string> = new Set(UPLOAD_PURPOSES)
 
 /** A new file: its bytes as a stream, and the fields that go with it. */
 export interface CreateFileInput {
@@ -48,23 +59,26 @@ export class FileService {
    * no upstream file.
    */
   async create(principal: Principal, input: CreateFileInput): Promise<FileRecord> {
-    const purpose = Promise.resolve(input.purpose)
-    const expiresAfter = Promise.resolve(input.expiresAfter ?? null)
+    const purpose = Promise.resolve(input.purpose).then(validatePurpose)
+    const expiresAfter = Promise.resolve(input.expiresAfter ?? null).then((value) =>
+      validateExpiresAfter('expires_after', value),
+    )
+    const validator = new JsonlValidator(this.limits, purpose)
     const aborter = new AbortController()
-    // The first thing that went wrong on our side of the upload; it explains the upload's failure better than the provider can.
+    // The first thing that went wrong on our side; it explains the upload's failure better than the provider can.
     let failure: unknown
-    const fieldFailed = (error: unknown) => {
+    const fail = (error: unknown) => {
       failure ??= error
+      aborter.abort(error)
+    }
+    // Registered before the provider starts reading, so the cause is known before the upload rejects.
+    validator.once('error', fail)
+    const fieldFailed = (error: unknown) => {
+      fail(error)
+      validator.destroy(error as Error)
     }
     purpose.catch(fieldFailed)
     expiresAfter.catch(fieldFailed)
-
-    const validator = new JsonlValidator(this.limits, purpose)
-    // Registered before the provider starts reading, so the cause is known before the upload rejects.
-    validator.once('error', (error) => {
-      fieldFailed(error)
-      aborter.abort(error)
-    })
     pipeline(input.file, validator, () => undefined)
 
     const { name, provider } = this.providers.forModel(await validator.firstModel)
@@ -115,6 +129,7 @@ export class FileService {
     return file
   }
 
+  /** A page of the caller's files; `after` may name a file deleted since the previous page. */
   async list(principal: Principal, options: ListFilesOptions = {}): Promise<Page<FileRecord>> {
     const limit = options.limit ?? 10_000
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
@@ -124,7 +139,7 @@ export class FileService {
     if (order !== 'asc' && order !== 'desc') {
       throw invalidValue('order', `Invalid value for 'order': '${order}'. Supported values are: 'asc' and 'desc'.`)
     }
-    const after = options.after === undefined ? undefined : await this.store.getFile(options.after)
+    const after = options.after === undefined ? undefined : await this.store.fileCursor(options.after)
     if (options.after !== undefined && (!after || after.owner !== principal.owner)) {
       throw invalidValue('after', `Invalid value for 'after': no file '${options.after}' to list after.`)
     }
@@ -138,7 +153,7 @@ export class FileService {
       await this.providers.get(file.provider).deleteFile(file.providerFileId)
     } catch (error) {
       // Already gone upstream (expired, deleted elsewhere): the record should go too.
-      if (!(isApiError(error) && error.status === 404)) throw error
+      if (!(isApiError(error) && error.code === 'upstream_not_found')) throw error
     }
     await this.store.deleteFile(file)
     return { id, deleted: true }
@@ -147,16 +162,7 @@ export class FileService {
   /** The file's bytes, streamed from its provider. */
   async content(principal: Principal, id: string, signal?: AbortSignal): Promise<ProviderDownload> {
     const file = await this.retrieve(principal, id)
-    try {
-      return await this.providers.get(file.provider).downloadFile(file.providerFileId, signal)
-    } catch (error) {
-      if (isApiError(error) && error.status === 404) {
-        throw new ApiError(502, `The content of file ${id} is no longer available from its provider.`, {
-          code: 'upstream_not_found',
-        })
-      }
-      throw error
-    }
+    return this.providers.get(file.provider).downloadFile(file.providerFileId, signal)
   }
 }
 
@@ -167,4 +173,13 @@ function asUploadError(error: unknown): unknown {
     param: 'file',
     code: 'upload_incomplete',
   })
+}
+
+function validatePurpose(purpose: unknown): UploadPurpose {
+  if (purpose === undefined || purpose === null || purpose === '') throw missingParameter('purpose')
+  if (typeof purpose === 'string' && PURPOSES.has(purpose)) return purpose as UploadPurpose
+  throw invalidValue(
+    'purpose',
+    `Invalid value for 'purpose': '${String(purpose)}'. Supported values are: ${UPLOAD_PURPOSES.map((p) => `'${p}'`).join(', ')}.`,
+  )
 }

@@ -30,9 +30,14 @@ export function createHttpHandler(deps: {
 }): HttpHandler {
   const { files, batches, authenticate, reportError } = deps
 
-  const operationOf = (method: string, url: string, basePath: string): Operation | undefined => {
+  const routeOf = (
+    method: string,
+    url: string,
+    basePath: string,
+  ): { operation: Operation; path: string } | undefined => {
     const path = relativePath(url, basePath)
-    return path === undefined ? undefined : matchRoute(method.toUpperCase(), path)
+    const operation = path === undefined ? undefined : matchRoute(method.toUpperCase(), path)
+    return operation && path !== undefined ? { operation, path } : undefined
   }
 
   const principalOf = async (request: HttpRequest, path: string): Promise<Principal> => {
@@ -108,21 +113,22 @@ export function createHttpHandler(deps: {
   }
 
   return {
-    matches: (method, url, basePath) => operationOf(method, url, basePath) !== undefined,
+    matches: (method, url, basePath) => routeOf(method, url, basePath) !== undefined,
 
     async handle(request) {
       const requestId = newRequestId()
+      const route = routeOf(request.method, request.url, request.basePath)
       let result: HttpResult
       try {
-        const path = relativePath(request.url, request.basePath)
-        const operation = path === undefined ? undefined : matchRoute(request.method.toUpperCase(), path)
-        if (!operation || path === undefined)
-          throw new ApiError(404, `Unknown request URL: ${request.method} ${request.url}.`)
-        const principal = await principalOf(request, path)
+        if (!route) throw new ApiError(404, `Unknown request URL: ${request.method} ${request.url}.`)
+        const principal = await principalOf(request, route.path)
         const query = new URLSearchParams(request.url.slice(request.url.indexOf('?') + 1 || request.url.length))
-        result = await run(operation, principal, request, query)
+        result = await run(route.operation, principal, request, query)
       } catch (error) {
-        result = errorResult(error, reportError)
+        result = errorResult(error, request.signal?.aborted ? () => undefined : reportError)
+        // A create that timed out upstream may still have happened there: a retry could run it twice.
+        const creates = route?.operation.name === 'files.create' || route?.operation.name === 'batches.create'
+        if (creates && result.status === 504) result.headers['x-should-retry'] = 'false'
       }
       result.headers['x-request-id'] = requestId
       return result
@@ -134,7 +140,10 @@ function json(value: unknown, status = 200): HttpResult {
   return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) }
 }
 
-/** The error response for anything thrown; errors that are not batchkit's own are reported and masked. */
+/**
+ * The error response for anything thrown; errors that are not batchkit's own are reported (unless
+ * the client is already gone, when they are its doing) and masked.
+ */
 function errorResult(error: unknown, reportError: ErrorReporter): HttpResult {
   let apiError: ApiError
   if (isApiError(error)) {

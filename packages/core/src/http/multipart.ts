@@ -1,17 +1,16 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { finished, type Readable } from 'node:stream'
 import busboy from 'busboy'
-import { validateExpiresAfter } from '../batches/validate.js'
 import { ApiError, invalidValue, missingParameter } from '../errors.js'
-import { type ExpiresAfter, UPLOAD_PURPOSES, type UploadPurpose } from '../types.js'
+import type { ExpiresAfter, UploadPurpose } from '../types.js'
 
 /** A multipart upload as it starts: the file part's stream, and its fields as they arrive. */
 export interface MultipartUpload {
   file: Readable
   filename: string
-  /** Resolves as soon as the `purpose` field is read, before or after the file. */
+  /** Resolves as soon as the `purpose` field is read, before or after the file; its value is not checked here. */
   purpose: Promise<UploadPurpose>
-  /** Resolves when the form ends. */
+  /** Resolves when the form ends, with the fields as sent (strings); not checked here. */
   expiresAfter: Promise<ExpiresAfter | null>
 }
 
@@ -22,7 +21,6 @@ const FIELDS = new Set([
   'expires_after.anchor',
   'expires_after.seconds',
 ])
-const PURPOSES: ReadonlySet<string> = new Set(UPLOAD_PURPOSES)
 
 /**
  * Parses `multipart/form-data` as a stream: resolves when the file part begins, without waiting
@@ -81,16 +79,8 @@ export function parseMultipartUpload(body: Readable, headers: IncomingHttpHeader
         )
       if (info.valueTruncated) return fail(invalidValue(name, `The value of '${name}' is too long.`))
       values[name] = value
-      if (name === 'purpose') {
-        if (PURPOSES.has(value)) resolvePurpose(value as UploadPurpose)
-        else
-          fail(
-            invalidValue(
-              'purpose',
-              `Invalid value for 'purpose': '${value}'. Supported values are: ${UPLOAD_PURPOSES.map((p) => `'${p}'`).join(', ')}.`,
-            ),
-          )
-      }
+      // Checked by the file service, like every caller's purpose; here it only has to arrive early.
+      if (name === 'purpose') resolvePurpose(value as UploadPurpose)
     })
     parser.on('file', (name, stream, info) => {
       if (name !== 'file' || file) {
@@ -121,15 +111,10 @@ export function parseMultipartUpload(body: Readable, headers: IncomingHttpHeader
       if (values.purpose === undefined) rejectPurpose(missingParameter('purpose'))
       const anchor = values['expires_after[anchor]'] ?? values['expires_after.anchor']
       const seconds = values['expires_after[seconds]'] ?? values['expires_after.seconds']
-      try {
-        resolveExpires(
-          anchor === undefined && seconds === undefined
-            ? null
-            : validateExpiresAfter('expires_after', { anchor, seconds }),
-        )
-      } catch (error) {
-        rejectExpires(error)
-      }
+      // Strings as sent; the file service checks them, like every caller's.
+      resolveExpires(
+        anchor === undefined && seconds === undefined ? null : ({ anchor, seconds } as unknown as ExpiresAfter),
+      )
       settled = true
     })
     finished(body, (error) => {

@@ -22,12 +22,16 @@ export class ProviderRegistry {
     if (!provider) {
       throw new ApiError(503, `The provider '${name}' that holds this object is not configured.`, {
         code: 'provider_not_configured',
+        headers: { 'x-should-retry': 'false' },
       })
     }
     return provider
   }
 
-  /** The provider for a new upload whose requests name `model` (undefined for other files). */
+  /**
+   * The provider for a new upload whose requests name `model` (undefined for other files): the
+   * default one, until routing by model arrives with the Azure and Vertex providers.
+   */
   forModel(_model: string | undefined): { name: string; provider: Provider } {
     return { name: this.defaultName, provider: this.get(this.defaultName) }
   }

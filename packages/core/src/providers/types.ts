@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import type { BatchEndpoint, BatchProgress, ExpiresAfter, FilePurpose, UploadPurpose } from '../types.js'
+import type { BatchEndpoint, BatchProgress, ExpiresAfter, UploadPurpose } from '../types.js'
 
 /** A file upload handed to a provider: the bytes as a stream, consumed with backpressure. */
 export interface ProviderUpload {
@@ -19,7 +19,6 @@ export interface ProviderFile {
   createdAt: number
   expiresAt: number | null
   filename: string
-  purpose: FilePurpose
 }
 
 /** A file's bytes as a provider streams them. */
@@ -42,7 +41,6 @@ export interface ProviderBatchRequest {
 /** A batch as a provider reports it, with the provider's own ids. */
 export interface ProviderBatch extends BatchProgress {
   id: string
-  createdAt: number
   outputFileId: string | null
   errorFileId: string | null
 }

@@ -1,11 +1,14 @@
 import type { Dispatcher } from 'undici'
 import { ApiError } from '../errors.js'
 
+/** For failures a retry cannot mend; OpenAI's SDK retries every 5xx and 409 unless told not to. */
+const NO_RETRY = { 'x-should-retry': 'false' }
+
 /**
  * Turns an upstream error response into a client-facing {@link ApiError}. Upstream bodies are read
  * only for their `error.code` token and never echoed: they can name provider ids or accounts.
- * Timeouts are 504, rate limits and unavailability 503, everything else 502; a 404 from the
- * provider is the caller's to interpret and keeps its status.
+ * Timeouts are 504, rate limits and unavailability 503, everything else 502: the client's own
+ * objects exist, so a provider that lost one is a gateway failure, not a "not found".
  */
 export async function upstreamError(
   provider: string,
@@ -13,8 +16,12 @@ export async function upstreamError(
 ): Promise<ApiError> {
   const status = response.statusCode
   const code = await readErrorCode(response.body)
-  if (status === 404)
-    return new ApiError(404, `The ${provider} provider has no such object.`, { code: 'upstream_not_found' })
+  if (status === 404) {
+    return new ApiError(502, `The ${provider} provider no longer has this object.`, {
+      code: 'upstream_not_found',
+      headers: NO_RETRY,
+    })
+  }
   if (status === 408 || status === 504) return timeout(provider)
   if (status === 429) {
     return new ApiError(503, `The ${provider} provider is rate limiting batchkit; try again later.`, {
@@ -32,15 +39,13 @@ export async function upstreamError(
     return new ApiError(
       502,
       `The ${provider} provider rejected batchkit's credentials; check the provider configuration.`,
-      {
-        code: 'upstream_auth_failed',
-      },
+      { code: 'upstream_auth_failed', headers: NO_RETRY },
     )
   }
   if (status === 409) {
     return new ApiError(409, `The ${provider} provider refused the change in the object's current state.`, {
       code: code ?? 'upstream_conflict',
-      headers: { 'x-should-retry': 'false' },
+      headers: NO_RETRY,
     })
   }
   const detail = code ? ` (${code})` : ''

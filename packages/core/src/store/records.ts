@@ -1,42 +1,110 @@
 import type { Keyv } from 'keyv'
+import { ApiError, isApiError } from '../errors.js'
 import type { BatchRecord, FilePurpose, FileRecord, Page } from '../types.js'
 import { idOfSortKey, type OrderedIndex, sortKey } from './ordered-index.js'
 
 /** The order a list is returned in. */
 export type ListOrder = 'asc' | 'desc'
 
+/** Where a list page starts: the owner and sort position of the object named by `after`. */
+export interface ListCursor {
+  id: string
+  owner: string
+  createdAtMs: number
+}
+
+/** How long a deleted file still works as a list cursor, so a client can delete while it pages. */
+const CURSOR_TTL_MS = 24 * 60 * 60 * 1000
+
 /**
  * Files and batches in the user's Keyv store, each under its own key, with per-owner ordered
  * indexes for listing. Records are written before they are indexed and unindexed before they are
- * deleted, so a list never names a record that is not there to read.
+ * deleted, so a list never names a record that is not there to read. Any failure of the store
+ * surfaces as a 503 `store_unavailable`; the cause goes to `reportError`.
  */
 export class RecordStore {
   constructor(
     private readonly keyv: Keyv,
-    /** The ordered index used for lists; exposed so callers can tell whether it is shared. */
-    readonly index: OrderedIndex,
+    private readonly index: OrderedIndex,
+    private readonly reportError: (error: unknown, context: string) => void,
   ) {}
 
   getFile(id: string): Promise<FileRecord | undefined> {
-    return this.keyv.get<FileRecord>(fileKey(id))
+    return this.guard('reading a file record', () => this.keyv.get<FileRecord>(fileKey(id)))
   }
 
   /** Stores a file record and lists it for its owner; safe to repeat. On failure nothing is left. */
-  async addFile(file: FileRecord): Promise<void> {
-    await this.keyv.set(fileKey(file.id), file)
-    const key = sortKey(file.createdAtMs, file.id)
-    try {
-      await Promise.all([
-        this.index.add(fileList(file.owner), key),
-        this.index.add(fileList(file.owner, file.purpose), key),
-      ])
-    } catch (error) {
-      await this.deleteFile(file).catch(() => undefined)
-      throw error
-    }
+  addFile(file: FileRecord): Promise<void> {
+    return this.guard('storing a file record', async () => {
+      await this.keyv.set(fileKey(file.id), file)
+      const key = sortKey(file.createdAtMs, file.id)
+      try {
+        await Promise.all([
+          this.index.add(fileList(file.owner), key),
+          this.index.add(fileList(file.owner, file.purpose), key),
+        ])
+      } catch (error) {
+        await this.removeFile(file).catch(() => undefined)
+        throw error
+      }
+    })
   }
 
-  async deleteFile(file: FileRecord): Promise<void> {
+  /** Unlists and deletes a file record, keeping a short-lived cursor so a list can page past it. */
+  deleteFile(file: FileRecord): Promise<void> {
+    return this.guard('deleting a file record', async () => {
+      const cursor: ListCursor = { id: file.id, owner: file.owner, createdAtMs: file.createdAtMs }
+      await this.keyv.set(deletedFileKey(file.id), cursor, CURSOR_TTL_MS)
+      await this.removeFile(file)
+    })
+  }
+
+  /** The cursor for a file id, whether the file still exists or was deleted in the last day. */
+  fileCursor(id: string): Promise<ListCursor | undefined> {
+    return this.guard('reading a list cursor', async () => {
+      return (await this.keyv.get<FileRecord>(fileKey(id))) ?? (await this.keyv.get<ListCursor>(deletedFileKey(id)))
+    })
+  }
+
+  getBatch(id: string): Promise<BatchRecord | undefined> {
+    return this.guard('reading a batch record', () => this.keyv.get<BatchRecord>(batchKey(id)))
+  }
+
+  /** Stores a new batch record and lists it for its owner. On failure nothing is left. */
+  addBatch(batch: BatchRecord): Promise<void> {
+    return this.guard('storing a batch record', async () => {
+      await this.keyv.set(batchKey(batch.id), batch)
+      try {
+        await this.index.add(batchList(batch.owner), sortKey(batch.createdAtMs, batch.id))
+      } catch (error) {
+        await this.index.remove(batchList(batch.owner), sortKey(batch.createdAtMs, batch.id)).catch(() => undefined)
+        await this.keyv.delete(batchKey(batch.id)).catch(() => undefined)
+        throw error
+      }
+    })
+  }
+
+  /** Overwrites a batch record with its latest state. */
+  updateBatch(batch: BatchRecord): Promise<void> {
+    return this.guard('updating a batch record', async () => {
+      await this.keyv.set(batchKey(batch.id), batch)
+    })
+  }
+
+  /** A page of an owner's files, starting after `after`. */
+  listFiles(
+    owner: string,
+    options: { purpose?: FilePurpose; after?: ListCursor; limit: number; order: ListOrder },
+  ): Promise<Page<FileRecord>> {
+    return this.page(fileList(owner, options.purpose), options, fileKey)
+  }
+
+  /** A page of an owner's batches, newest first, starting after `after`. */
+  listBatches(owner: string, options: { after?: ListCursor; limit: number }): Promise<Page<BatchRecord>> {
+    return this.page(batchList(owner), { ...options, order: 'desc' }, batchKey)
+  }
+
+  private async removeFile(file: FileRecord): Promise<void> {
     const key = sortKey(file.createdAtMs, file.id)
     await Promise.all([
       this.index.remove(fileList(file.owner), key),
@@ -45,59 +113,39 @@ export class RecordStore {
     await this.keyv.delete(fileKey(file.id))
   }
 
-  getBatch(id: string): Promise<BatchRecord | undefined> {
-    return this.keyv.get<BatchRecord>(batchKey(id))
-  }
-
-  /** Stores a new batch record and lists it for its owner. On failure nothing is left. */
-  async addBatch(batch: BatchRecord): Promise<void> {
-    await this.keyv.set(batchKey(batch.id), batch)
-    try {
-      await this.index.add(batchList(batch.owner), sortKey(batch.createdAtMs, batch.id))
-    } catch (error) {
-      await this.deleteBatch(batch).catch(() => undefined)
-      throw error
-    }
-  }
-
-  /** Overwrites a batch record with its latest state. */
-  async updateBatch(batch: BatchRecord): Promise<void> {
-    await this.keyv.set(batchKey(batch.id), batch)
-  }
-
-  async deleteBatch(batch: BatchRecord): Promise<void> {
-    await this.index.remove(batchList(batch.owner), sortKey(batch.createdAtMs, batch.id))
-    await this.keyv.delete(batchKey(batch.id))
-  }
-
-  /** A page of an owner's files; `after` must be a file record of that owner. */
-  listFiles(
-    owner: string,
-    options: { purpose?: FilePurpose; after?: FileRecord; limit: number; order: ListOrder },
-  ): Promise<Page<FileRecord>> {
-    return this.page(fileList(owner, options.purpose), options, fileKey)
-  }
-
-  /** A page of an owner's batches, newest first; `after` must be a batch record of that owner. */
-  listBatches(owner: string, options: { after?: BatchRecord; limit: number }): Promise<Page<BatchRecord>> {
-    return this.page(batchList(owner), { ...options, order: 'desc' }, batchKey)
-  }
-
-  private async page<T extends { id: string; createdAtMs: number }>(
+  private page<T>(
     list: string,
-    options: { after?: T; limit: number; order: ListOrder },
+    options: { after?: ListCursor; limit: number; order: ListOrder },
     keyOf: (id: string) => string,
   ): Promise<Page<T>> {
-    const after = options.after ? sortKey(options.after.createdAtMs, options.after.id) : undefined
-    const keys = await this.index.range(list, { after, limit: options.limit, order: options.order })
-    const page = keys.slice(0, options.limit)
-    const records = page.length === 0 ? [] : await this.keyv.getMany<T>(page.map((key) => keyOf(idOfSortKey(key))))
-    // A record deleted between the index read and the record read is skipped, not shown as a hole.
-    return { data: records.filter((r): r is T => r !== undefined && r !== null), hasMore: keys.length > options.limit }
+    return this.guard('listing records', async () => {
+      const after = options.after ? sortKey(options.after.createdAtMs, options.after.id) : undefined
+      const keys = await this.index.range(list, { after, limit: options.limit, order: options.order })
+      const page = keys.slice(0, options.limit)
+      const records = page.length === 0 ? [] : await this.keyv.getMany<T>(page.map((key) => keyOf(idOfSortKey(key))))
+      // A record deleted between the index read and the record read is skipped, not shown as a hole.
+      return {
+        data: records.filter((r): r is T => r !== undefined && r !== null),
+        hasMore: keys.length > options.limit,
+      }
+    })
+  }
+
+  private async guard<T>(context: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation()
+    } catch (error) {
+      if (isApiError(error)) throw error
+      this.reportError(error, context)
+      throw new ApiError(503, 'The store behind this API is unavailable; try again later.', {
+        code: 'store_unavailable',
+      })
+    }
   }
 }
 
 const fileKey = (id: string) => `batchkit:file:${id}`
+const deletedFileKey = (id: string) => `batchkit:deleted-file:${id}`
 const batchKey = (id: string) => `batchkit:batch:${id}`
 const fileList = (owner: string, purpose?: FilePurpose) =>
   purpose ? `files:${encodeURIComponent(owner)}:${purpose}` : `files:${encodeURIComponent(owner)}`

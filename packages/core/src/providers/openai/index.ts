@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { Agent, type Dispatcher, request } from 'undici'
 import { ApiError } from '../../errors.js'
-import type { BatchErrorEntry, BatchStatus, BatchUsage, FilePurpose } from '../../types.js'
+import type { BatchErrorEntry, BatchStatus, BatchUsage } from '../../types.js'
 import type {
   Provider,
   ProviderBatch,
@@ -77,7 +77,7 @@ class OpenAIProvider implements Provider {
       headersTimeout: this.idleTimeoutMs,
       bodyTimeout: this.idleTimeoutMs,
     })
-    return toProviderFile(await response.body.json())
+    return toProviderFile(await readJson(response))
   }
 
   async retrieveFile(id: string): Promise<ProviderFile> {
@@ -128,11 +128,7 @@ class OpenAIProvider implements Provider {
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
     })
-    try {
-      return await response.body.json()
-    } catch {
-      throw new ApiError(502, 'The openai provider answered with a body that is not JSON.', { code: 'upstream_error' })
-    }
+    return readJson(response)
   }
 
   private async send(
@@ -163,6 +159,14 @@ class OpenAIProvider implements Provider {
     }
     if (response.statusCode >= 400) throw await upstreamError('openai', response)
     return response
+  }
+}
+
+async function readJson(response: Dispatcher.ResponseData): Promise<unknown> {
+  try {
+    return await response.body.json()
+  } catch {
+    throw new ApiError(502, 'The openai provider answered with a body that is not JSON.', { code: 'upstream_error' })
   }
 }
 
@@ -200,7 +204,6 @@ function toProviderFile(value: unknown): ProviderFile {
     createdAt: integer(file.created_at) ?? Math.floor(Date.now() / 1000),
     expiresAt: integer(file.expires_at),
     filename: typeof file.filename === 'string' ? file.filename : 'file',
-    purpose: (typeof file.purpose === 'string' ? file.purpose : 'batch_output') as FilePurpose,
   }
 }
 
@@ -211,7 +214,6 @@ function toProviderBatch(value: unknown): ProviderBatch {
   return {
     id: batch.id,
     status: batch.status as BatchStatus,
-    createdAt: integer(batch.created_at) ?? Math.floor(Date.now() / 1000),
     inProgressAt: integer(batch.in_progress_at),
     expiresAt: integer(batch.expires_at),
     finalizingAt: integer(batch.finalizing_at),
