@@ -5,7 +5,13 @@ export { ApiError, type ErrorBody, isApiError } from './errors.js'
 export type { CreateFileInput, ErrorReporter, FileService, ListFilesOptions } from './files/service.js'
 export { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './files/upload-limits.js'
 export { DEFAULT_PRINCIPAL, type HttpHandler } from './http/handler.js'
-export { type NodeMount, nodeResponseHeaders, serveNodeRequest, toHttpRequest } from './http/node.js'
+export {
+  isBodyParserError,
+  type NodeMount,
+  nodeResponseHeaders,
+  serveNodeRequest,
+  toHttpRequest,
+} from './http/node.js'
 export type { HttpRequest, HttpResult } from './http/types.js'
 export { toBatchObject, toFileObject, toListObject } from './http/wire.js'
 export { type BatchKit, type BatchKitOptions, createBatchKit } from './kit.js'

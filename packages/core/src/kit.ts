@@ -43,7 +43,7 @@ export interface BatchKit {
   readonly authenticated: boolean
   /** Whether several server instances may share this kit's store (Redis or PostgreSQL). */
   readonly multiInstanceSafe: boolean
-  /** Closes provider connections. The store is the caller's to close. */
+  /** Closes provider connections; safe to call more than once. The store is the caller's to close. */
   close(): Promise<void>
 }
 
@@ -64,11 +64,20 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     http: createHttpHandler({ files, batches, authenticate: options.authenticate, reportError }),
     authenticated: options.authenticate !== undefined,
     multiInstanceSafe: index.shared,
-    close: () => providers.close(),
+    close: once(() => providers.close()),
   }
 }
 
 function defaultReporter(error: unknown, context: string): void {
   const message = error instanceof Error ? (error.stack ?? error.message) : String(error)
   process.stderr.write(`[batchkit] error while ${context}: ${message}\n`)
+}
+
+/** A function that runs `fn` the first time and returns that same promise after, so closing twice is harmless. */
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let result: Promise<void> | undefined
+  return () => {
+    result ??= fn()
+    return result
+  }
 }

@@ -223,3 +223,29 @@ describe('the typed API checks what HTTP checks', () => {
     expect((await client.files.list()).data).toEqual([])
   })
 })
+
+describe("errors of the app's own middleware", () => {
+  it('are never served by batchkit: a request another middleware failed stays failed', async () => {
+    const { once } = await import('node:events')
+    const express = (await import('express')).default
+    const { createExpressRouter } = await import('../src/index.js')
+    const h = await startHarness()
+    const app = express()
+    app.use('/v1', (_req, _res, next) => next(Object.assign(new Error('denied'), { status: 403 })))
+    app.use('/v1', createExpressRouter(h.kit))
+    const server = app.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    try {
+      const { port } = server.address() as { port: number }
+      const response = await fetch(`http://127.0.0.1:${port}/v1/batches`, {
+        headers: { authorization: `Bearer ${KEYS.alice}` },
+      })
+      expect(response.status).toBe(403)
+      expect(response.headers.get('x-request-id')).toBeNull()
+    } finally {
+      server.closeAllConnections()
+      server.close()
+      await h.close()
+    }
+  })
+})

@@ -45,6 +45,19 @@ export function nodeResponseHeaders(req: IncomingMessage, result: HttpResult): R
 }
 
 /**
+ * Whether an error came from a body parser of the `body-parser` family (Express's and Nest's): they
+ * tag theirs with a `type` such as `entity.parse.failed` or `entity.too.large`. Adapters hand only
+ * these to the core as `parseError`; any other error belongs to the host, and must never be served.
+ */
+export function isBodyParserError(error: unknown): boolean {
+  const type = (error as { type?: unknown } | null)?.type
+  return (
+    typeof type === 'string' &&
+    (type.startsWith('entity.') || type === 'encoding.unsupported' || type === 'charset.unsupported')
+  )
+}
+
+/**
  * Serves one request on Node's own request and response objects: the bridge Node hosts share
  * (plain `node:http`, Express, Nest). Resolves once the response is handed off.
  */
