@@ -4,8 +4,11 @@ import { type BatchKit, createBatchKit } from '@batchkit/core'
 import {
   describeStore,
   type ExampleConfig,
+  type ExampleRunOptions,
   exampleAuth,
+  exampleEventOptions,
   exampleUpstream,
+  printToStdout,
   storeFromUri,
 } from '@batchkit/example-support'
 import { createExpressRouter } from '@batchkit/express'
@@ -23,7 +26,7 @@ export interface RunningExample {
 export async function startExample(
   config: ExampleConfig,
   log: (line: string) => void = (line) => console.log(line),
-  options: { fakeStepMs?: number } = {},
+  options: ExampleRunOptions = {},
 ): Promise<RunningExample> {
   const upstream = await exampleUpstream(config, log, options.fakeStepMs)
   const store = storeFromUri(config.store)
@@ -31,6 +34,7 @@ export async function startExample(
     store,
     providers: { openai: upstream.provider },
     authenticate: exampleAuth(config, log),
+    ...exampleEventOptions(config, options.printEvent ?? printToStdout),
   })
 
   const app = express()

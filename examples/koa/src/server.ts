@@ -4,8 +4,11 @@ import { type BatchKit, createBatchKit } from '@batchkit/core'
 import {
   describeStore,
   type ExampleConfig,
+  type ExampleRunOptions,
   exampleAuth,
+  exampleEventOptions,
   exampleUpstream,
+  printToStdout,
   storeFromUri,
 } from '@batchkit/example-support'
 import { createKoaMiddleware } from '@batchkit/koa'
@@ -25,7 +28,7 @@ export interface RunningExample {
 export async function startExample(
   config: ExampleConfig,
   log: (line: string) => void = (line) => console.log(line),
-  options: { fakeStepMs?: number } = {},
+  options: ExampleRunOptions = {},
 ): Promise<RunningExample> {
   const upstream = await exampleUpstream(config, log, options.fakeStepMs)
   const store = storeFromUri(config.store)
@@ -33,6 +36,7 @@ export async function startExample(
     store,
     providers: { openai: upstream.provider },
     authenticate: exampleAuth(config, log),
+    ...exampleEventOptions(config, options.printEvent ?? printToStdout),
   })
 
   const app = new Koa()

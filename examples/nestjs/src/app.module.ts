@@ -1,4 +1,4 @@
-import { type ExampleConfig, exampleAuth } from '@batchkit/example-support'
+import { type ExampleConfig, exampleAuth, exampleEventOptions, printToStdout } from '@batchkit/example-support'
 import { BatchKitModule } from '@batchkit/nestjs'
 import { type DynamicModule, Module } from '@nestjs/common'
 import { ConfigModule, ConfigService } from '@nestjs/config'
@@ -19,11 +19,13 @@ export class AppModule {
         BatchKitModule.forRootAsync({
           imports: [ConfigModule],
           inject: [ConfigService, Backend, RUN_OPTIONS],
-          useFactory: (settings: ConfigService<Settings, true>, backend: Backend, { log }: RunOptions) => ({
+          useFactory: (settings: ConfigService<Settings, true>, backend: Backend, { log, printEvent }: RunOptions) => ({
             store: backend.store,
             providers: { openai: backend.upstream.provider },
             // BATCHKIT_API_KEYS as `key:owner` pairs; without them, one shared owner and a loud warning.
             authenticate: exampleAuth(settings.get('example', { infer: true }), log),
+            // Every event as one JSON line; BATCHKIT_POLL_INTERVAL_MS paces the tracker.
+            ...exampleEventOptions(settings.get('example', { infer: true }), printEvent ?? printToStdout),
             path: '/v1',
           }),
         }),

@@ -1,4 +1,10 @@
-import { type ExampleConfig, type ExampleUpstream, exampleUpstream, storeFromUri } from '@batchkit/example-support'
+import {
+  type ExampleConfig,
+  type ExampleRunOptions,
+  type ExampleUpstream,
+  exampleUpstream,
+  storeFromUri,
+} from '@batchkit/example-support'
 import { type DynamicModule, Module, type OnApplicationShutdown } from '@nestjs/common'
 import { ConfigService } from '@nestjs/config'
 import type { Keyv } from 'keyv'
@@ -9,11 +15,9 @@ export interface Settings {
 }
 
 /** How the app is run, besides its settings. */
-export interface RunOptions {
+export interface RunOptions extends ExampleRunOptions {
   /** Where the app's start-up lines go (the fake upstream, the no-keys warning, the address). */
   log: (line: string) => void
-  /** How fast the fake upstream moves a batch along, when there is no OpenAI key. */
-  fakeStepMs?: number
 }
 
 /** The run options, for the providers that log. */

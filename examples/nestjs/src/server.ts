@@ -1,7 +1,7 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { BatchKit } from '@batchkit/core'
-import { describeStore, type ExampleConfig } from '@batchkit/example-support'
+import { describeStore, type ExampleConfig, type ExampleRunOptions } from '@batchkit/example-support'
 import { BATCH_KIT } from '@batchkit/nestjs'
 import type { INestApplication } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core'
@@ -22,9 +22,9 @@ export interface RunningExample {
 export async function startExample(
   config: ExampleConfig,
   log: (line: string) => void = (line) => console.log(line),
-  options: { fakeStepMs?: number } = {},
+  options: ExampleRunOptions = {},
 ): Promise<RunningExample> {
-  const app = await NestFactory.create(AppModule.register(config, { log, fakeStepMs: options.fakeStepMs }), {
+  const app = await NestFactory.create(AppModule.register(config, { log, ...options }), {
     logger: ['error', 'warn'],
     // Close keep-alive connections on app.close(), so shutting down never waits for idle clients.
     forceCloseConnections: true,

@@ -10,6 +10,8 @@ export interface ExampleConfig {
   openaiBaseURL: string | undefined
   /** `BATCHKIT_STORE`: a Keyv connection URI (`redis://…`, `postgresql://…`); unset means in memory. */
   store: string | undefined
+  /** `BATCHKIT_POLL_INTERVAL_MS`: how soon the tracker first polls a new batch, and its step. @default batchkit's (5000) */
+  pollIntervalMs: number | undefined
 }
 
 /** Reads {@link ExampleConfig} from `env`. */
@@ -23,9 +25,18 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ExampleConf
     openaiApiKey: nonEmpty(env.OPENAI_API_KEY),
     openaiBaseURL: nonEmpty(env.OPENAI_BASE_URL),
     store: nonEmpty(env.BATCHKIT_STORE),
+    pollIntervalMs: positiveInteger('BATCHKIT_POLL_INTERVAL_MS', env.BATCHKIT_POLL_INTERVAL_MS),
   }
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim()
+}
+
+function positiveInteger(name: string, value: string | undefined): number | undefined {
+  if (nonEmpty(value) === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`${name} must be a positive whole number of milliseconds, not '${value}'`)
+  return n
 }

@@ -19,7 +19,7 @@ export async function runDemo(
   apiKey: string,
   log: (line: string) => void,
   pollMs = 500,
-): Promise<DemoResult[]> {
+): Promise<{ batchId: string; results: DemoResult[] }> {
   const client = new OpenAI({ baseURL, apiKey })
   const file = await client.files.create({
     file: await toFile(await readFile(SAMPLE_FILE), 'requests.jsonl'),
@@ -59,5 +59,5 @@ export async function runDemo(
     .sort((a, b) => a.customId.localeCompare(b.customId, 'en', { numeric: true }))
   log(`output ${batch.output_file_id}:`)
   for (const result of results) log(`  ${result.customId}: ${result.answer}`)
-  return results
+  return { batchId: batch.id, results }
 }

@@ -4,21 +4,9 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createSchemaValidator } from '@batchkit/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { configFromEnv, type ExampleConfig } from './config.js'
+import { configFromEnv } from './config.js'
 import { runDemo, SAMPLE_FILE } from './demo-flow.js'
-
-/** What an example app's `startExample` gives back. */
-export interface StartedExample {
-  baseURL: string
-  close(): Promise<void>
-}
-
-/** Starts an example app; `fakeStepMs` paces the fake upstream's batches. */
-export type StartExample = (
-  config: ExampleConfig,
-  log: (line: string) => void,
-  options: { fakeStepMs?: number },
-) => Promise<StartedExample>
+import type { StartExample, StartedExample } from './example.js'
 
 const run = promisify(execFile)
 
@@ -31,11 +19,19 @@ export function exampleSmokeSuite(host: string, startExample: StartExample): voi
   describe(`the ${host} example`, () => {
     let example: StartedExample
     const logs: string[] = []
+    const events: { type: string; batchId: string; responseCost: number | null }[] = []
     const schemas = createSchemaValidator()
 
     beforeAll(async () => {
-      const config = configFromEnv({ PORT: '0', BATCHKIT_API_KEYS: 'sk-1234:smoke-team' })
-      example = await startExample(config, (line) => logs.push(line), { fakeStepMs: 20 })
+      const config = configFromEnv({
+        PORT: '0',
+        BATCHKIT_API_KEYS: 'sk-1234:smoke-team',
+        BATCHKIT_POLL_INTERVAL_MS: '20',
+      })
+      example = await startExample(config, (line) => logs.push(line), {
+        fakeStepMs: 20,
+        printEvent: (line) => events.push(JSON.parse(line)),
+      })
     })
     afterAll(() => example?.close())
 
@@ -43,7 +39,7 @@ export function exampleSmokeSuite(host: string, startExample: StartExample): voi
       expect(logs[0]).toMatch(/OPENAI_API_KEY is not set: using batchkit's fake OpenAI upstream/)
       expect(logs.some((line) => line.startsWith('WARNING'))).toBe(false)
       const progress: string[] = []
-      const results = await runDemo(example.baseURL, 'sk-1234', (line) => progress.push(line), 20)
+      const { batchId, results } = await runDemo(example.baseURL, 'sk-1234', (line) => progress.push(line), 20)
       const sample = (await readFile(SAMPLE_FILE, 'utf8'))
         .trim()
         .split('\n')
@@ -51,6 +47,12 @@ export function exampleSmokeSuite(host: string, startExample: StartExample): voi
       expect(results.map((r) => r.customId)).toEqual(sample)
       expect(results.every((r) => r.answer.length > 0)).toBe(true)
       expect(progress.some((line) => /completed\s+5\/5 done, 0 failed/.test(line))).toBe(true)
+      for (let i = 0; i < 200 && !events.some((e) => e.type === 'batch_success' && e.batchId === batchId); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25))
+      }
+      const mine = events.filter((e) => e.batchId === batchId)
+      expect(mine.map((e) => e.type)).toEqual(['acreate_batch', 'batch_success'])
+      expect(mine[1]?.responseCost).toBeGreaterThan(0)
     })
 
     it("serves the curl commands of OpenAI's Batch guide", async (context) => {

@@ -1,7 +1,16 @@
 export { type Authenticate, type AuthRequest, apiKeyAuth, credentialOf, parseApiKeys } from './auth/api-keys.js'
-export type { BatchService, ListBatchesOptions } from './batches/service.js'
+export type { BatchLifecycle, BatchService, ListBatchesOptions } from './batches/service.js'
 export type { CreateBatchInput } from './batches/validate.js'
 export { ApiError, type ErrorBody, isApiError } from './errors.js'
+export type { DeliveryOptions } from './events/outbox.js'
+export type {
+  BatchCreatedEvent,
+  BatchEndedEvent,
+  BatchEndType,
+  BatchEvent,
+  BatchEventBase,
+  BatchEventCallback,
+} from './events/types.js'
 export type { CreateFileInput, ErrorReporter, FileService, ListFilesOptions } from './files/service.js'
 export { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './files/upload-limits.js'
 export { DEFAULT_PRINCIPAL, type HttpHandler } from './http/handler.js'
@@ -15,6 +24,9 @@ export {
 export type { HttpRequest, HttpResult } from './http/types.js'
 export { toBatchObject, toFileObject, toListObject } from './http/wire.js'
 export { type BatchKit, type BatchKitOptions, createBatchKit } from './kit.js'
+export { type Logger, SILENT_LOGGER } from './observability/logger.js'
+export { createPricing, type PriceOverride, type Pricing, type TokenUsage } from './pricing/cost.js'
+export { DEFAULT_PRICES, type ModelPrice } from './pricing/price-table.js'
 export { type OpenAIProviderOptions, openai } from './providers/openai/index.js'
 export type {
   Provider,
@@ -24,6 +36,10 @@ export type {
   ProviderFile,
   ProviderUpload,
 } from './providers/types.js'
+export type { Coordination } from './store/create-index.js'
+export type { LeaseStore } from './store/leases.js'
 export type { OrderedIndex } from './store/ordered-index.js'
 export type { ListOrder } from './store/records.js'
+export { aggregateUsage, mergeUsageSummaries, type UsageSummary } from './tracking/aggregate.js'
+export type { TrackingOptions } from './tracking/tracker.js'
 export * from './types.js'

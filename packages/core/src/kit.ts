@@ -1,14 +1,23 @@
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
 import { Keyv } from 'keyv'
 import type { Authenticate } from './auth/api-keys.js'
 import { BatchService } from './batches/service.js'
+import { type DeliveryOptions, EventOutbox } from './events/outbox.js'
+import type { BatchEventCallback } from './events/types.js'
 import { type ErrorReporter, FileService } from './files/service.js'
 import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './files/upload-limits.js'
 import { createHttpHandler, type HttpHandler } from './http/handler.js'
+import { type Logger, SILENT_LOGGER } from './observability/logger.js'
+import { recordBatchCreated } from './observability/telemetry.js'
+import { createPricing, type PriceOverride } from './pricing/cost.js'
 import { ProviderRegistry } from './providers/registry.js'
 import type { Provider } from './providers/types.js'
-import { createIndexFor } from './store/create-index.js'
-import type { OrderedIndex } from './store/ordered-index.js'
+import { type Coordination, coordinationFor } from './store/create-index.js'
+import { DueQueue } from './store/due-queue.js'
 import { RecordStore } from './store/records.js'
+import { createdEvent, createFinisher } from './tracking/finish.js'
+import { BatchTracker, type TrackingOptions } from './tracking/tracker.js'
 
 /** Options of {@link createBatchKit}. */
 export interface BatchKitOptions {
@@ -25,10 +34,20 @@ export interface BatchKitOptions {
   authenticate?: Authenticate
   /** Upload limits. @default OpenAI's: 200 MB and 50,000 requests per batch file, 512 MB per other file */
   limits?: Partial<UploadLimits>
-  /** Told about failures no caller can be shown, such as a failed clean-up. @default a line on stderr */
+  /** Receive `acreate_batch` when a batch is created and `batch_success` (or failed, cancelled, expired) when it ends. */
+  callbacks?: BatchEventCallback[]
+  /** How events are delivered to the callbacks: timeouts and retries. */
+  delivery?: DeliveryOptions
+  /** How unfinished batches are followed to their end. */
+  tracking?: TrackingOptions
+  /** Batch prices per model, over or beside the built-in table (USD per million tokens). */
+  prices?: Record<string, PriceOverride>
+  /** A structured logger with pino's methods. @default silent */
+  logger?: Logger
+  /** Told about failures no caller can be shown, such as a failed clean-up or callback. @default a line on stderr */
   onError?: ErrorReporter
-  /** The ordered index for lists. @default chosen to fit the store (Redis sorted sets, a PostgreSQL table, or memory) */
-  index?: OrderedIndex
+  /** The lists and leases beside the records. @default chosen to fit the store (Redis, PostgreSQL, or this process) */
+  coordination?: Coordination
 }
 
 /** An OpenAI-compatible Files and Batches API: typed services for server code, and an HTTP handler for adapters. */
@@ -43,28 +62,73 @@ export interface BatchKit {
   readonly authenticated: boolean
   /** Whether several server instances may share this kit's store (Redis or PostgreSQL). */
   readonly multiInstanceSafe: boolean
-  /** Closes provider connections; safe to call more than once. The store is the caller's to close. */
+  /** Stops following batches and delivering events, and closes provider connections; safe to call twice. The store is the caller's. */
   close(): Promise<void>
 }
 
-/** Creates the API over a store and providers; mount `kit.http` with an adapter, or call the services directly. */
+/**
+ * Creates the API over a store and providers, and starts following batches and delivering events
+ * in the background; mount `kit.http` with an adapter, or call the services directly.
+ */
 export function createBatchKit(options: BatchKitOptions): BatchKit {
   const keyv = options.store ?? new Keyv()
   // Keyv swallows store errors by default, which would turn a store outage into "not found".
   keyv.throwOnErrors = true
-  const index = options.index ?? createIndexFor(keyv)
+  const { index, leases } = options.coordination ?? coordinationFor(keyv)
   const reportError: ErrorReporter = options.onError ?? defaultReporter
+  const logger = options.logger ?? SILENT_LOGGER
+  const holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
   const store = new RecordStore(keyv, index, reportError)
   const providers = new ProviderRegistry(options.providers, options.defaultProvider)
+  const pricing = createPricing(options.prices, {
+    onUnpricedModel: (model) => logger.warn({ model }, 'batchkit has no price for this model: its cost is null'),
+  })
+  const outbox = new EventOutbox(
+    options.callbacks ?? [],
+    store,
+    new DueQueue(index, 'outbox'),
+    leases,
+    holder,
+    options.delivery ?? {},
+    reportError,
+    logger,
+  )
   const files = new FileService(store, providers, { ...DEFAULT_UPLOAD_LIMITS, ...options.limits }, reportError)
-  const batches = new BatchService(store, providers, reportError)
+  let tracker: BatchTracker | undefined
+  const batches = new BatchService(store, providers, reportError, {
+    async created(batch, input) {
+      await outbox.emit(createdEvent(batch, input))
+      await tracker?.follow(batch)
+      recordBatchCreated({ provider: batch.provider, model: batch.model })
+    },
+    ended(batch) {
+      tracker?.nudge(batch.id).catch((error) => reportError(error, `nudging the tracker for ${batch.id}`))
+    },
+  })
+  tracker = new BatchTracker(
+    batches,
+    store,
+    new DueQueue(index, 'tracking'),
+    leases,
+    holder,
+    createFinisher({ store, providers, pricing, outbox }),
+    options.tracking ?? {},
+    reportError,
+    logger,
+  )
+  if (options.tracking?.enabled !== false) tracker.start()
+  outbox.start()
+
   return {
     files,
     batches,
     http: createHttpHandler({ files, batches, authenticate: options.authenticate, reportError }),
     authenticated: options.authenticate !== undefined,
-    multiInstanceSafe: index.shared,
-    close: once(() => providers.close()),
+    multiInstanceSafe: index.shared && leases.shared,
+    close: once(async () => {
+      await Promise.all([tracker?.stop(), outbox.stop()])
+      await providers.close()
+    }),
   }
 }
 

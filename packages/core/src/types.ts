@@ -116,6 +116,28 @@ export interface BatchProgress {
   usage: BatchUsage | null
 }
 
+/** Token counts and cost of one model's requests in a batch. */
+export interface ModelUsage {
+  requests: { succeeded: number; failed: number }
+  inputTokens: number
+  cachedTokens: number
+  outputTokens: number
+  reasoningTokens: number
+  totalTokens: number
+  /** In USD at batch prices; null when the model has no price. */
+  cost: number | null
+}
+
+/** What a finished batch used and cost, summed from its output and error files, once. */
+export interface BatchBilling {
+  byModel: Record<string, ModelUsage>
+  totals: ModelUsage
+  /** Models with no price: their requests make `totals.cost` null. */
+  unpricedModels: string[]
+  /** Unix seconds. */
+  computedAt: number
+}
+
 /** A batch as batchkit stores it. */
 export interface BatchRecord extends BatchProgress {
   id: string
@@ -135,6 +157,8 @@ export interface BatchRecord extends BatchProgress {
   /** Our ids for the output and error files, once the provider has them. */
   outputFileId: string | null
   errorFileId: string | null
+  /** Usage and cost once the batch has ended and been billed; kept in a record of its own, attached on reads. */
+  billing?: BatchBilling | null
 }
 
 /** A page of a list, newest first unless asked otherwise. */

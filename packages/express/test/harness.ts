@@ -36,6 +36,8 @@ export async function startHarness(
     },
     authenticate: apiKeyAuth({ [KEYS.alice]: 'alice', [KEYS.bob]: 'bob' }),
     onError: () => undefined,
+    // The fake advances a batch on every poll: only the tests' own polls may move it, unless a test tracks.
+    tracking: { enabled: false },
     ...options.kit,
   })
   const app = express()

@@ -5,6 +5,7 @@ import type { ProviderRegistry } from '../providers/registry.js'
 import type { Provider, ProviderBatch } from '../providers/types.js'
 import type { RecordStore } from '../store/records.js'
 import {
+  type BatchBilling,
   type BatchProgress,
   type BatchRecord,
   type FileRecord,
@@ -27,16 +28,26 @@ export interface ListBatchesOptions {
 /** How many provider refreshes one list request runs at once. */
 const LIST_REFRESH_CONCURRENCY = 8
 
+/** What the rest of the kit hears from the batch service. */
+export interface BatchLifecycle {
+  /** After a new batch is stored; when it fails, the create is undone and fails too. */
+  created(batch: BatchRecord, input: FileRecord): Promise<void>
+  /** When a refresh sees a batch end (the tracker then bills it without waiting for its next poll). */
+  ended(batch: BatchRecord): void
+}
+
 /**
  * Batches: create, retrieve, list and cancel, scoped to the caller's own batches. Reads refresh
- * unfinished batches from their provider, so a client never sees a stale status, and register the
- * provider's output and error files under batchkit ids owned by the batch's owner.
+ * unfinished batches from their provider, so a client never sees a stale status, register the
+ * provider's output and error files under batchkit ids owned by the batch's owner, and attach the
+ * usage and cost of batches that have been billed.
  */
 export class BatchService {
   constructor(
     private readonly store: RecordStore,
     private readonly providers: ProviderRegistry,
     private readonly reportError: ErrorReporter,
+    private readonly lifecycle: BatchLifecycle,
   ) {}
 
   /** Validates the request like OpenAI, starts the batch on the input file's provider, and records it. */
@@ -84,6 +95,14 @@ export class BatchService {
     }
     try {
       await this.store.addBatch(batch)
+      try {
+        await this.lifecycle.created(batch, file)
+      } catch (error) {
+        await this.store
+          .deleteBatch(batch)
+          .catch((e) => this.reportError(e, 'deleting a batch record after a failed create'))
+        throw error
+      }
     } catch (error) {
       await provider
         .cancelBatch(upstream.id)
@@ -93,9 +112,10 @@ export class BatchService {
     return batch
   }
 
-  /** The caller's batch, refreshed from its provider unless it has ended. */
+  /** The caller's batch, refreshed from its provider unless it has ended, with its usage and cost once billed. */
   async retrieve(principal: Principal, id: string): Promise<BatchRecord> {
-    return this.refresh(await this.owned(principal, id))
+    const [batch] = await this.withBilling([await this.refresh(await this.owned(principal, id))])
+    return batch as BatchRecord
   }
 
   /**
@@ -119,7 +139,7 @@ export class BatchService {
         return batch
       }),
     )
-    return { data, hasMore: page.hasMore }
+    return { data: await this.withBilling(data), hasMore: page.hasMore }
   }
 
   /** Asks the provider to cancel; a batch that has already ended answers 409, one already cancelled as it is. */
@@ -136,7 +156,8 @@ export class BatchService {
       if (isApiError(error) && error.status === 409) return this.refreshOrThrow(batch, error)
       throw error
     }
-    return this.apply(batch, provider, upstream)
+    const [cancelled] = await this.withBilling([await this.apply(batch, provider, upstream)])
+    return cancelled as BatchRecord
   }
 
   /** Brings a batch up to date with its provider; a batch that has ended is returned as stored. */
@@ -166,7 +187,19 @@ export class BatchService {
     ])
     const next: BatchRecord = { ...batch, ...progressOf(upstream, redactor(batch)), outputFileId, errorFileId }
     if (JSON.stringify(next) !== JSON.stringify(batch)) await this.store.updateBatch(next)
+    if (TERMINAL_STATUSES.has(next.status)) this.lifecycle.ended(next)
     return next
+  }
+
+  /** Attaches the billing of batches that have ended and been billed. */
+  private async withBilling(batches: BatchRecord[]): Promise<BatchRecord[]> {
+    const ended = batches.filter((batch) => TERMINAL_STATUSES.has(batch.status))
+    const billings = await this.store.getRecords<BatchBilling>(
+      'billing',
+      ended.map((batch) => batch.id),
+    )
+    const byId = new Map(ended.map((batch, i) => [batch.id, billings[i] ?? null]))
+    return batches.map((batch) => (byId.has(batch.id) ? { ...batch, billing: byId.get(batch.id) } : batch))
   }
 
   /** Records a provider's output or error file under a batchkit id, once, whichever instance sees it first. */

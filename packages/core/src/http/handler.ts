@@ -3,6 +3,7 @@ import type { BatchService } from '../batches/service.js'
 import { ApiError, invalidValue, isApiError } from '../errors.js'
 import type { ErrorReporter, FileService } from '../files/service.js'
 import { newRequestId } from '../ids.js'
+import { inSpan } from '../observability/telemetry.js'
 import type { ExpiresAfter, FilePurpose, Principal } from '../types.js'
 import { isJsonOrAbsent, readJsonBody } from './json-body.js'
 import { parseMultipartUpload } from './multipart.js'
@@ -123,7 +124,12 @@ export function createHttpHandler(deps: {
         if (!route) throw new ApiError(404, `Unknown request URL: ${request.method} ${request.url}.`)
         const principal = await principalOf(request, route.path)
         const query = new URLSearchParams(request.url.slice(request.url.indexOf('?') + 1 || request.url.length))
-        result = await run(route.operation, principal, request, query)
+        const operation = route.operation
+        result = await inSpan(`batchkit ${operation.name}`, { 'batchkit.operation': operation.name }, async (span) => {
+          const answer = await run(operation, principal, request, query)
+          span.setAttribute('http.response.status_code', answer.status)
+          return answer
+        })
       } catch (error) {
         result = errorResult(error, request.signal?.aborted ? () => undefined : reportError)
         // A create that timed out upstream may still have happened there: a retry could run it twice.

@@ -38,16 +38,32 @@ export function toBatchObject(batch: BatchRecord) {
     cancelling_at: batch.cancellingAt,
     cancelled_at: batch.cancelledAt,
     request_counts: batch.requestCounts,
-    usage: batch.usage
-      ? {
-          input_tokens: batch.usage.inputTokens,
-          input_tokens_details: { cached_tokens: batch.usage.cachedTokens },
-          output_tokens: batch.usage.outputTokens,
-          output_tokens_details: { reasoning_tokens: batch.usage.reasoningTokens },
-          total_tokens: batch.usage.totalTokens,
-        }
-      : null,
+    usage: usageObject(batch),
     metadata: batch.metadata,
+  }
+}
+
+/**
+ * The Batch `usage`: batchkit's own sums from the output files once the batch is billed (every
+ * provider, Vertex included), else what the provider reports, else null.
+ */
+function usageObject(batch: BatchRecord) {
+  const usage = batch.billing
+    ? {
+        inputTokens: batch.billing.totals.inputTokens,
+        cachedTokens: batch.billing.totals.cachedTokens,
+        outputTokens: batch.billing.totals.outputTokens,
+        reasoningTokens: batch.billing.totals.reasoningTokens,
+        totalTokens: batch.billing.totals.totalTokens,
+      }
+    : batch.usage
+  if (!usage) return null
+  return {
+    input_tokens: usage.inputTokens,
+    input_tokens_details: { cached_tokens: usage.cachedTokens },
+    output_tokens: usage.outputTokens,
+    output_tokens_details: { reasoning_tokens: usage.reasoningTokens },
+    total_tokens: usage.totalTokens,
   }
 }
 

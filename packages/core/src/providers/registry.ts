@@ -1,4 +1,5 @@
 import { ApiError } from '../errors.js'
+import { inSpan } from '../observability/telemetry.js'
 import type { Provider } from './types.js'
 
 /** The configured providers by name, and the choice of one for a new upload. */
@@ -7,7 +8,7 @@ export class ProviderRegistry {
   private readonly defaultName: string
 
   constructor(providers: Record<string, Provider>, defaultName?: string) {
-    this.byName = new Map(Object.entries(providers))
+    this.byName = new Map(Object.entries(providers).map(([name, provider]) => [name, traced(name, provider)]))
     const first = this.byName.keys().next().value
     if (first === undefined) throw new TypeError('createBatchKit(): configure at least one provider')
     if (defaultName !== undefined && !this.byName.has(defaultName)) {
@@ -39,5 +40,26 @@ export class ProviderRegistry {
   /** Closes every provider's connections. */
   async close(): Promise<void> {
     await Promise.all([...this.byName.values()].map((provider) => provider.close?.()))
+  }
+}
+
+/** The provider with each call in a span named for it (no-ops unless an OpenTelemetry SDK is registered). */
+function traced(name: string, provider: Provider): Provider {
+  const attributes = { 'batchkit.provider': name, 'batchkit.provider.kind': provider.kind }
+  const wrap =
+    <A extends unknown[], R>(method: string, call: (...args: A) => Promise<R>) =>
+    (...args: A) =>
+      inSpan(`batchkit provider ${method}`, attributes, () => call(...args))
+  return {
+    ...provider,
+    kind: provider.kind,
+    uploadFile: wrap('uploadFile', (upload) => provider.uploadFile(upload)),
+    retrieveFile: wrap('retrieveFile', (id) => provider.retrieveFile(id)),
+    downloadFile: wrap('downloadFile', (id, signal) => provider.downloadFile(id, signal)),
+    deleteFile: wrap('deleteFile', (id) => provider.deleteFile(id)),
+    createBatch: wrap('createBatch', (request) => provider.createBatch(request)),
+    retrieveBatch: wrap('retrieveBatch', (id) => provider.retrieveBatch(id)),
+    cancelBatch: wrap('cancelBatch', (id) => provider.cancelBatch(id)),
+    close: () => provider.close?.() ?? Promise.resolve(),
   }
 }

@@ -1,27 +1,54 @@
 import type { Keyv } from 'keyv'
 import { KeyvIndex } from './keyv-index.js'
+import { type LeaseStore, MemoryLeases, PostgresLeases, RedisLeases } from './leases.js'
 import { MemoryIndex, type OrderedIndex } from './ordered-index.js'
 import { PostgresIndex, type SqlQuery } from './postgres-index.js'
 import { RedisIndex, type RedisLikeClient } from './redis-index.js'
 
+/** What a store needs beside key-value records: ordered lists and leases. */
+export interface Coordination {
+  index: OrderedIndex
+  leases: LeaseStore
+}
+
+// Kits that share one in-process store share its lists and leases too, as they would share Redis.
+const inProcess = new WeakMap<object, Coordination>()
+
 /**
- * Picks the ordered index that fits a Keyv store, recognised by shape (never `instanceof`, so any
- * copy of an adapter works): Redis sorted sets for `@keyv/redis`, a table for `@keyv/postgres`,
- * process memory for the default `Map`, and the store itself for anything else.
+ * Picks the lists and leases that fit a Keyv store, recognised by shape (never `instanceof`, so any
+ * copy of an adapter works): Redis sorted sets and keys for `@keyv/redis`, tables for
+ * `@keyv/postgres`, and process memory for anything else (the index then kept in the store itself
+ * unless the store is a plain `Map`).
  */
-export function createIndexFor(keyv: Keyv): OrderedIndex {
+export function coordinationFor(keyv: Keyv): Coordination {
   const store: unknown = keyv.store
   const namespace = keyv.namespace ?? ''
-  if (store instanceof Map) return new MemoryIndex()
   if (isRedisAdapter(store)) {
     const getClient = async () => (await store.getClient()) as RedisLikeClient
-    return new RedisIndex(getClient, `${namespace}:batchkit:index:`)
+    return {
+      index: new RedisIndex(getClient, `${namespace}:batchkit:index:`),
+      leases: new RedisLeases(getClient, `${namespace}:batchkit:lease:`),
+    }
   }
   if (isPostgresAdapter(store)) {
     const query: SqlQuery = (sql, values) => store.query(sql, values)
-    return new PostgresIndex(query, `${namespace}:`)
+    return { index: new PostgresIndex(query, `${namespace}:`), leases: new PostgresLeases(query, `${namespace}:`) }
   }
-  return new KeyvIndex(keyv, 'batchkit:index:')
+  const key = typeof store === 'object' && store !== null ? store : keyv
+  let local = inProcess.get(key)
+  if (!local) {
+    local = {
+      index: store instanceof Map ? new MemoryIndex() : new KeyvIndex(keyv, 'batchkit:index:'),
+      leases: new MemoryLeases(),
+    }
+    inProcess.set(key, local)
+  }
+  return local
+}
+
+/** The ordered index that fits a Keyv store; see {@link coordinationFor}. */
+export function createIndexFor(keyv: Keyv): OrderedIndex {
+  return coordinationFor(keyv).index
 }
 
 function isRedisAdapter(store: unknown): store is { getClient(): Promise<unknown> } {

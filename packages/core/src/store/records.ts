@@ -73,7 +73,7 @@ export class RecordStore {
   /** Stores a new batch record and lists it for its owner. On failure nothing is left. */
   addBatch(batch: BatchRecord): Promise<void> {
     return this.guard('storing a batch record', async () => {
-      await this.keyv.set(batchKey(batch.id), batch)
+      await this.keyv.set(batchKey(batch.id), withoutBilling(batch))
       try {
         await this.index.add(batchList(batch.owner), sortKey(batch.createdAtMs, batch.id))
       } catch (error) {
@@ -87,7 +87,15 @@ export class RecordStore {
   /** Overwrites a batch record with its latest state. */
   updateBatch(batch: BatchRecord): Promise<void> {
     return this.guard('updating a batch record', async () => {
-      await this.keyv.set(batchKey(batch.id), batch)
+      await this.keyv.set(batchKey(batch.id), withoutBilling(batch))
+    })
+  }
+
+  /** Unlists and deletes a batch record: only to undo a create that could not complete. */
+  deleteBatch(batch: BatchRecord): Promise<void> {
+    return this.guard('deleting a batch record', async () => {
+      await this.index.remove(batchList(batch.owner), sortKey(batch.createdAtMs, batch.id))
+      await this.keyv.delete(batchKey(batch.id))
     })
   }
 
@@ -102,6 +110,32 @@ export class RecordStore {
   /** A page of an owner's batches, newest first, starting after `after`. */
   listBatches(owner: string, options: { after?: ListCursor; limit: number }): Promise<Page<BatchRecord>> {
     return this.page(batchList(owner), { ...options, order: 'desc' }, batchKey)
+  }
+
+  /** A small record of batchkit's own bookkeeping (tracking state, billing, events), by kind and id. */
+  getRecord<T>(kind: RecordKind, id: string): Promise<T | undefined> {
+    return this.guard(`reading a ${kind} record`, () => this.keyv.get<T>(recordKey(kind, id)))
+  }
+
+  /** Many records of one kind at once, in the order of `ids` (undefined where missing). */
+  getRecords<T>(kind: RecordKind, ids: string[]): Promise<(T | undefined)[]> {
+    if (ids.length === 0) return Promise.resolve([])
+    return this.guard(`reading ${kind} records`, async () => {
+      const values = await this.keyv.getMany<T>(ids.map((id) => recordKey(kind, id)))
+      return values.map((value) => (value === null ? undefined : value))
+    })
+  }
+
+  putRecord(kind: RecordKind, id: string, value: unknown, ttlMs?: number): Promise<void> {
+    return this.guard(`storing a ${kind} record`, async () => {
+      await this.keyv.set(recordKey(kind, id), value, ttlMs)
+    })
+  }
+
+  deleteRecord(kind: RecordKind, id: string): Promise<void> {
+    return this.guard(`deleting a ${kind} record`, async () => {
+      await this.keyv.delete(recordKey(kind, id))
+    })
   }
 
   private async removeFile(file: FileRecord): Promise<void> {
@@ -144,6 +178,16 @@ export class RecordStore {
   }
 }
 
+/** Billing has a record of its own, so that API writes of a batch can never drop it. */
+function withoutBilling(batch: BatchRecord): BatchRecord {
+  const { billing: _, ...record } = batch
+  return record
+}
+
+/** Kinds of bookkeeping record. */
+export type RecordKind = 'tracking' | 'billing' | 'event' | 'event-done'
+
+const recordKey = (kind: RecordKind, id: string) => `batchkit:${kind}:${id}`
 const fileKey = (id: string) => `batchkit:file:${id}`
 const deletedFileKey = (id: string) => `batchkit:deleted-file:${id}`
 const batchKey = (id: string) => `batchkit:batch:${id}`

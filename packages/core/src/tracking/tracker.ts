@@ -1,0 +1,158 @@
+import type { BatchService } from '../batches/service.js'
+import type { Logger } from '../observability/logger.js'
+import type { DueQueue } from '../store/due-queue.js'
+import type { LeaseStore } from '../store/leases.js'
+import type { RecordStore } from '../store/records.js'
+import { type BatchRecord, TERMINAL_STATUSES } from '../types.js'
+import { Poller } from './poller.js'
+
+/** How batches are followed. */
+export interface TrackingOptions {
+  /** Run the tracker in this instance; turn off for instances that only serve the API. @default true */
+  enabled?: boolean
+  /** The first poll's delay after a batch is created; each next one grows by `backoff`. @default 5000 */
+  initialIntervalMs?: number
+  /** The longest delay between two polls of a batch. @default 300000 */
+  maxIntervalMs?: number
+  /** How much each delay grows. @default 1.5 */
+  backoff?: number
+  /** How often the tracker looks for due polls. @default 1000 */
+  tickMs?: number
+  /** How long an instance holds a batch while it works on it; a dead instance's batches are free again after it. @default 120000 */
+  leaseMs?: number
+}
+
+/** The tracker's own state of a batch, apart from the batch record so API writes never clobber it. */
+interface TrackingState {
+  polls: number
+  /** The queue key of the next poll. */
+  key: string
+}
+
+const ORPHAN_AGE_MS = 60_000
+
+function dueAtOf(key: string): number {
+  return Number(key.slice(0, key.indexOf(':')))
+}
+
+/** What the tracker does when a batch has ended: bill it and tell the callbacks, once. */
+export type FinishBatch = (batch: BatchRecord) => Promise<void>
+
+/**
+ * Follows every open batch to its end, whether or not a client polls it: polls with backoff (fast
+ * at first, then slower), from a schedule kept in the store, so restarts resume it and several
+ * instances share it; a lease makes sure one instance at a time works on a batch. When a batch
+ * ends, `finish` runs (billing, events), and only then is the batch dropped from the schedule, so
+ * a crash mid-finish means a second finish, which is idempotent, never a lost one.
+ */
+export class BatchTracker {
+  private readonly poller: Poller
+  private readonly options: Required<Omit<TrackingOptions, 'enabled'>>
+
+  constructor(
+    private readonly batches: BatchService,
+    private readonly store: RecordStore,
+    private readonly queue: DueQueue,
+    private readonly leases: LeaseStore,
+    private readonly holder: string,
+    private readonly finish: FinishBatch,
+    options: TrackingOptions,
+    private readonly reportError: (error: unknown, context: string) => void,
+    private readonly logger: Logger,
+  ) {
+    this.options = {
+      initialIntervalMs: options.initialIntervalMs ?? 5000,
+      maxIntervalMs: options.maxIntervalMs ?? 300_000,
+      backoff: options.backoff ?? 1.5,
+      tickMs: options.tickMs ?? 1000,
+      leaseMs: options.leaseMs ?? 120_000,
+    }
+    this.poller = new Poller(
+      () => this.pollDue(),
+      this.options.tickMs,
+      (e) => reportError(e, 'tracking batches'),
+    )
+  }
+
+  /** Starts following a new batch; resolves once its schedule is stored. */
+  async follow(batch: BatchRecord): Promise<void> {
+    const key = await this.queue.schedule(batch.id, Date.now() + this.options.initialIntervalMs)
+    await this.store.putRecord('tracking', batch.id, { polls: 0, key } satisfies TrackingState)
+  }
+
+  /** Asks for a batch to be looked at now, say because a client saw it end. */
+  async nudge(batchId: string): Promise<void> {
+    const state = await this.store.getRecord<TrackingState>('tracking', batchId)
+    if (!state) return
+    const key = await this.queue.schedule(batchId, Date.now())
+    await this.store.putRecord('tracking', batchId, { ...state, key } satisfies TrackingState)
+    await this.queue.remove(state.key)
+    this.poller.poke()
+  }
+
+  start(): void {
+    this.poller.start()
+  }
+
+  stop(): Promise<void> {
+    return this.poller.stop()
+  }
+
+  private async pollDue(): Promise<void> {
+    const due = await this.queue.due(Date.now(), 100)
+    await Promise.all(due.map((entry) => this.pollOne(entry.id, entry.key)))
+  }
+
+  private async pollOne(id: string, key: string): Promise<void> {
+    const lease = `track:${id}`
+    if (!(await this.leases.acquire(lease, this.holder, this.options.leaseMs))) return
+    try {
+      const state = await this.store.getRecord<TrackingState>('tracking', id)
+      if (!state) {
+        // `follow` stores the entry before the state: only an entry older than that gap is an orphan.
+        if (dueAtOf(key) < Date.now() - ORPHAN_AGE_MS) await this.queue.remove(key)
+        return
+      }
+      if (state.key !== key) {
+        // Superseded by a reschedule that was cut short before it removed this entry.
+        await this.queue.remove(key)
+        return
+      }
+      const stored = await this.store.getBatch(id)
+      if (!stored) {
+        await this.stopFollowing(id, key)
+        return
+      }
+      let batch: BatchRecord
+      try {
+        batch = await this.batches.refresh(stored)
+      } catch (error) {
+        this.reportError(error, `polling ${id}`)
+        await this.reschedule(id, state)
+        return
+      }
+      if (!TERMINAL_STATUSES.has(batch.status)) {
+        await this.reschedule(id, state)
+        return
+      }
+      await this.finish(batch)
+      await this.stopFollowing(id, key)
+      this.logger.info({ batchId: id, status: batch.status, polls: state.polls + 1 }, 'batchkit batch ended')
+    } finally {
+      await this.leases.release(lease, this.holder)
+    }
+  }
+
+  private async reschedule(id: string, state: TrackingState): Promise<void> {
+    const polls = state.polls + 1
+    const delay = Math.min(this.options.initialIntervalMs * this.options.backoff ** polls, this.options.maxIntervalMs)
+    const key = await this.queue.schedule(id, Date.now() + delay)
+    await this.store.putRecord('tracking', id, { polls, key } satisfies TrackingState)
+    await this.queue.remove(state.key)
+  }
+
+  private async stopFollowing(id: string, key: string): Promise<void> {
+    await this.store.deleteRecord('tracking', id)
+    await this.queue.remove(key)
+  }
+}

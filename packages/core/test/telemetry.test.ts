@@ -1,0 +1,92 @@
+import { Readable } from 'node:stream'
+import { type FakeOpenAI, startFakeOpenAI } from '@batchkit/testkit'
+import { context, metrics, trace } from '@opentelemetry/api'
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics'
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { createBatchKit } from '../src/kit.js'
+import { openai } from '../src/providers/openai/index.js'
+
+const spans = new InMemorySpanExporter()
+const reader = new PeriodicExportingMetricReader({
+  exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+  exportIntervalMillis: 3_600_000,
+})
+let fake: FakeOpenAI
+
+beforeAll(async () => {
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }))
+  metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }))
+  fake = await startFakeOpenAI()
+})
+afterAll(async () => {
+  await fake?.close()
+  trace.disable()
+  metrics.disable()
+  context.disable()
+})
+
+it('reports a span per API call with its provider calls inside, and metrics of batches, tokens and cost', async () => {
+  const kit = createBatchKit({
+    providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
+    tracking: { initialIntervalMs: 10, tickMs: 10 },
+    onError: () => undefined,
+  })
+  try {
+    const line = JSON.stringify({
+      custom_id: 'a',
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello there, how are you' }] },
+    })
+    const form = new FormData()
+    form.append('purpose', 'batch')
+    form.append('file', new Blob([`${line}\n`]), 'a.jsonl')
+    const request = new Request('http://localhost/v1/files', { method: 'POST', body: form })
+    const result = await kit.http.handle({
+      method: 'POST',
+      url: '/v1/files',
+      basePath: '/v1',
+      headers: Object.fromEntries(request.headers),
+      body: Readable.fromWeb(request.body as import('node:stream/web').ReadableStream),
+    })
+    expect(result.status).toBe(200)
+    const file = JSON.parse(result.body as string)
+    await kit.batches.create(
+      { owner: 'default' },
+      { inputFileId: file.id, endpoint: '/v1/chat/completions', completionWindow: '24h' },
+    )
+
+    const api = spans.getFinishedSpans().find((s) => s.name === 'batchkit files.create')
+    const upload = spans.getFinishedSpans().find((s) => s.name === 'batchkit provider uploadFile')
+    expect(api?.attributes['http.response.status_code']).toBe(200)
+    expect(upload?.attributes['batchkit.provider']).toBe('openai')
+    expect(upload?.parentSpanContext?.spanId).toBe(api?.spanContext().spanId)
+    for (const span of spans.getFinishedSpans()) expect(JSON.stringify(span.attributes)).not.toContain(fake.apiKey)
+
+    const names = async () => {
+      const { resourceMetrics } = await reader.collect()
+      return resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics.map((m) => m.descriptor.name))
+    }
+    for (let i = 0; i < 200 && !(await names()).includes('batchkit.cost'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    expect(await names()).toEqual(
+      expect.arrayContaining([
+        'batchkit.batches.created',
+        'batchkit.batches.finished',
+        'batchkit.tokens',
+        'batchkit.cost',
+      ]),
+    )
+  } finally {
+    await kit.close()
+  }
+})

@@ -1,0 +1,11 @@
+export { type FakeGeminiUsage, fakeGeminiText, fakeGeminiUsage } from './predictions.js'
+export { startFakeGcp } from './server.js'
+export type {
+  FakeGcp,
+  FakeGcpOptions,
+  FakeGcpRequest,
+  FakeGcsObject,
+  FakeJobOutcome,
+  FakeVertexJob,
+  VertexJobState,
+} from './types.js'
