@@ -1,3 +1,17 @@
+export { AZURE_BATCH_ENDPOINTS, AZURE_EXPIRY_RANGE } from './fake-azure/batches.js'
+export { startFakeAzure } from './fake-azure/server.js'
+export {
+  AZURE_API_VERSIONS,
+  type AzureApi,
+  type AzureErrorBody,
+  type AzureFileStatus,
+  type AzureObjectStyle,
+  type FakeAzure,
+  type FakeAzureFailNextOptions,
+  type FakeAzureOptions,
+  type FakeAzureRequest,
+} from './fake-azure/types.js'
+export * from './fake-gcp/index.js'
 export { BATCH_ENDPOINTS } from './fake-openai/batches.js'
 export type { OpenAIErrorBody } from './fake-openai/errors.js'
 export { startFakeOpenAI } from './fake-openai/server.js'

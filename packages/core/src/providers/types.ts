@@ -53,6 +53,12 @@ export interface ProviderBatch extends BatchProgress {
 export interface Provider {
   /** The kind of service, such as `openai`. */
   readonly kind: string
+  /**
+   * The service's own limits where they differ from OpenAI's (the core's defaults), for the core
+   * to apply to uploads routed to this provider. `maxBatchRequests`: most requests in one batch
+   * input file (OpenAI 50,000; Azure OpenAI 100,000). Unset means OpenAI's.
+   */
+  readonly limits?: { readonly maxBatchRequests?: number }
   uploadFile(upload: ProviderUpload): Promise<ProviderFile>
   retrieveFile(id: string): Promise<ProviderFile>
   downloadFile(id: string, signal?: AbortSignal): Promise<ProviderDownload>

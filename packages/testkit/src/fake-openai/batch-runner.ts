@@ -4,7 +4,7 @@ import { ApiError, batchNotFound } from './errors.js'
 import { newBatchId, newFileId, nowSeconds } from './ids.js'
 import { SKIPPED_BY_CANCEL, SKIPPED_BY_EXPIRY, type SkipReason, writeResults } from './output.js'
 import type { BatchStatus, FakeBatch, FakeFile } from './types.js'
-import { validateBatchInput } from './validate-input.js'
+import { type InputValidation, validateBatchInput } from './validate-input.js'
 
 const DAY_SECONDS = 24 * 60 * 60
 /** Generated files expire 30 days after creation unless the batch set `output_expires_after`. */
@@ -18,6 +18,10 @@ export interface BatchRunnerContext {
   batches: Map<string, FakeBatch>
   dataDir: string
   progress: 'per-poll' | number
+  /** Validates an input file while a batch is `validating`. @default OpenAI's checks */
+  validate?(inputPath: string, endpoint: string): Promise<InputValidation>
+  /** Give every finished batch an error file, empty when nothing failed (Azure OpenAI's way). */
+  alwaysWriteErrorFile?: boolean
 }
 
 export interface CreateBatchParams {
@@ -200,7 +204,7 @@ export class BatchRunner {
         line: null,
       })
     }
-    const validation = await validateBatchInput(inputPath, batch.endpoint)
+    const validation = await (this.ctx.validate ?? validateBatchInput)(inputPath, batch.endpoint)
     if (!validation.ok) {
       await rm(inputPath, { force: true })
       return this.fail(state, ...validation.errors)
@@ -231,7 +235,14 @@ export class BatchRunner {
       const errorId = newFileId()
       const outputPath = join(this.ctx.dataDir, outputId)
       const errorPath = join(this.ctx.dataDir, errorId)
-      const results = await writeResults({ inputPath: state.inputPath, outputPath, errorPath, processed, skipReason })
+      const results = await writeResults({
+        inputPath: state.inputPath,
+        outputPath,
+        errorPath,
+        processed,
+        skipReason,
+        alwaysWriteErrorFile: this.ctx.alwaysWriteErrorFile,
+      })
       await rm(state.inputPath, { force: true })
       state.inputPath = undefined
       if (results.outputBytes !== null) {

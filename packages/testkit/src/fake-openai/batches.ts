@@ -70,7 +70,8 @@ export async function createBatch(ctx: BatchesContext, req: IncomingMessage, res
   sendJson(res, 200, batch)
 }
 
-function parseMetadata(value: unknown): Record<string, string> | null {
+/** OpenAI's `metadata` checks: at most 16 string pairs, keys up to 64 and values up to 512 characters. */
+export function parseMetadata(value: unknown): Record<string, string> | null {
   if (value === undefined || value === null) return null
   if (!isRecord(value)) throw invalidType('metadata', 'an object', value)
   const entries = Object.entries(value)
@@ -107,7 +108,11 @@ function parseMetadata(value: unknown): Record<string, string> | null {
   return value as Record<string, string>
 }
 
-function parseOutputExpiresAfter(value: unknown): number | null {
+/** `output_expires_after` as seconds, or null; `{anchor: 'created_at', seconds}` with seconds in `range`. */
+export function parseOutputExpiresAfter(
+  value: unknown,
+  range: { min: number; max: number } = { min: MIN_EXPIRY_SECONDS, max: MAX_EXPIRY_SECONDS },
+): number | null {
   if (value === undefined || value === null) return null
   if (!isRecord(value)) throw invalidType('output_expires_after', 'an object', value)
   if (value.anchor === undefined) throw missingParameter('output_expires_after.anchor')
@@ -119,8 +124,8 @@ function parseOutputExpiresAfter(value: unknown): number | null {
   if (typeof seconds !== 'number' || !Number.isInteger(seconds)) {
     throw invalidType('output_expires_after.seconds', 'an integer', seconds)
   }
-  if (seconds < MIN_EXPIRY_SECONDS || seconds > MAX_EXPIRY_SECONDS) {
-    throw integerOutOfRange('output_expires_after.seconds', seconds, MIN_EXPIRY_SECONDS, MAX_EXPIRY_SECONDS)
+  if (seconds < range.min || seconds > range.max) {
+    throw integerOutOfRange('output_expires_after.seconds', seconds, range.min, range.max)
   }
   return seconds
 }

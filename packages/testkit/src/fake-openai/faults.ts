@@ -1,17 +1,17 @@
 import type { FailNextOptions } from './types.js'
 
-interface FaultRule {
-  status: FailNextOptions['status']
+interface FaultRule<T extends FailNextOptions> {
+  options: T
   remaining: number
   pathPrefix: string | undefined
   method: string | undefined
 }
 
 /** Injected failures, consumed in the order they were registered. */
-export class Faults {
-  private readonly rules: FaultRule[] = []
+export class Faults<T extends FailNextOptions = FailNextOptions> {
+  private readonly rules: FaultRule<T>[] = []
 
-  add(opts: FailNextOptions): void {
+  add(opts: T): void {
     const times = opts.times ?? 1
     if (!Number.isInteger(times) || times < 1)
       throw new RangeError(`failNext: times must be a positive integer, got ${times}`)
@@ -19,7 +19,7 @@ export class Faults {
       throw new RangeError(`failNext: status must be an HTTP error status (400..599), got ${opts.status}`)
     }
     this.rules.push({
-      status: opts.status,
+      options: opts,
       remaining: times,
       pathPrefix: opts.pathPrefix,
       method: opts.method?.toUpperCase(),
@@ -28,6 +28,11 @@ export class Faults {
 
   /** The failure this request must suffer, if any; consumes one use of the first matching rule. */
   take(method: string, path: string): FailNextOptions['status'] | undefined {
+    return this.takeOptions(method, path)?.status
+  }
+
+  /** Like {@link take}, with everything the rule was registered with. */
+  takeOptions(method: string, path: string): T | undefined {
     const index = this.rules.findIndex(
       (rule) =>
         (rule.method === undefined || rule.method === method) &&
@@ -37,6 +42,6 @@ export class Faults {
     if (!rule) return undefined
     rule.remaining--
     if (rule.remaining === 0) this.rules.splice(index, 1)
-    return rule.status
+    return rule.options
   }
 }

@@ -34,8 +34,28 @@ function fileOr404(ctx: FilesContext, id: string): FakeFile {
   return file
 }
 
+/** What a fake accepts in an upload beyond OpenAI's rules. */
+export interface UploadRules {
+  /** The `expires_after.seconds` range allowed for a purpose. @default one hour to 30 days */
+  expiryRange?(purpose: string): { min: number; max: number }
+  /** The expiry, in seconds, of a file uploaded without `expires_after`. @default 30 days for batch files, else none */
+  defaultExpiry?(purpose: string): number | null
+}
+
 /** `POST /files`: a streamed multipart upload; fields may come in any order. */
 export async function uploadFile(ctx: FilesContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  sendJson(res, 200, toFileObject(await receiveUpload(ctx, req)))
+}
+
+/**
+ * Reads and checks a multipart upload (fields in any order), stores its bytes and its {@link FakeFile},
+ * and resolves to the file; a rejected or aborted upload leaves nothing behind.
+ */
+export async function receiveUpload(
+  ctx: FilesContext,
+  req: IncomingMessage,
+  rules: UploadRules = {},
+): Promise<FakeFile> {
   const fields = new Map<string, string>()
   let upload: Promise<{ id: string; path: string; bytes: number; filename: string }> | undefined
   let partialPath: string | undefined
@@ -92,7 +112,10 @@ export async function uploadFile(ctx: FilesContext, req: IncomingMessage, res: S
     if (!(UPLOAD_PURPOSES as readonly string[]).includes(purpose)) {
       throw invalidValue('purpose', purpose, UPLOAD_PURPOSES)
     }
-    const expiresAfter = parseExpiresAfter(fields)
+    const expiresAfter = parseExpiresAfter(
+      fields,
+      rules.expiryRange?.(purpose) ?? { min: MIN_EXPIRY_SECONDS, max: MAX_EXPIRY_SECONDS },
+    )
     if (purpose === 'batch' && !(await startsWithJsonLine(uploaded.path, uploaded.bytes))) {
       throw new ApiError(400, 'Invalid file format for Batch API. Must be .jsonl')
     }
@@ -102,7 +125,9 @@ export async function uploadFile(ctx: FilesContext, req: IncomingMessage, res: S
     await rename(uploaded.path, path)
     committed = true
     const createdAt = nowSeconds()
-    const expiry = expiresAfter ?? (purpose === 'batch' ? BATCH_FILE_EXPIRY_SECONDS : null)
+    const expiry =
+      expiresAfter ??
+      (rules.defaultExpiry ? rules.defaultExpiry(purpose) : purpose === 'batch' ? BATCH_FILE_EXPIRY_SECONDS : null)
     const file: FakeFile = {
       id,
       bytes: uploaded.bytes,
@@ -116,7 +141,7 @@ export async function uploadFile(ctx: FilesContext, req: IncomingMessage, res: S
       path,
     }
     ctx.files.set(id, file)
-    sendJson(res, 200, toFileObject(file))
+    return file
   } finally {
     if (!committed && partialPath) {
       // Let the write stream settle first so it cannot recreate the file after the removal.
@@ -127,7 +152,7 @@ export async function uploadFile(ctx: FilesContext, req: IncomingMessage, res: S
 }
 
 /** `expires_after[anchor]` / `expires_after[seconds]` (or the dot form Azure documents), both or neither. */
-function parseExpiresAfter(fields: Map<string, string>): number | null {
+function parseExpiresAfter(fields: Map<string, string>, range: { min: number; max: number }): number | null {
   const anchor = fields.get('expires_after[anchor]') ?? fields.get('expires_after.anchor')
   const seconds = fields.get('expires_after[seconds]') ?? fields.get('expires_after.seconds')
   if (anchor === undefined && seconds === undefined) return null
@@ -144,8 +169,8 @@ function parseExpiresAfter(fields: Map<string, string>): number | null {
     )
   }
   const value = Number(seconds)
-  if (value < MIN_EXPIRY_SECONDS || value > MAX_EXPIRY_SECONDS) {
-    throw integerOutOfRange('expires_after.seconds', value, MIN_EXPIRY_SECONDS, MAX_EXPIRY_SECONDS)
+  if (value < range.min || value > range.max) {
+    throw integerOutOfRange('expires_after.seconds', value, range.min, range.max)
   }
   return value
 }

@@ -35,6 +35,8 @@ export interface ResultsPlan {
   processed: number
   /** Why the requests after `processed` did not run. */
   skipReason: SkipReason
+  /** Create the error file even when nothing failed (Azure OpenAI does; OpenAI does not). */
+  alwaysWriteErrorFile?: boolean
 }
 
 export interface Results {
@@ -102,6 +104,7 @@ export async function writeResults(plan: ResultsPlan): Promise<Results> {
     lines.close()
     input.destroy()
   }
+  if (plan.alwaysWriteErrorFile) errors.open()
   return { outputBytes: await output.close(), errorBytes: await errors.close(), completed, failed, usage }
 }
 
@@ -123,13 +126,19 @@ class LazyLineWriter {
 
   async write(record: unknown): Promise<void> {
     if (this.failure) throw this.failure
+    const stream = this.open()
+    if (!stream.write(`${JSON.stringify(record)}\n`)) await once(stream, 'drain')
+  }
+
+  /** Creates the file now if no line has yet. */
+  open(): WriteStream {
     if (!this.stream) {
       this.stream = createWriteStream(this.path)
       this.stream.on('error', (error) => {
         this.failure = error
       })
     }
-    if (!this.stream.write(`${JSON.stringify(record)}\n`)) await once(this.stream, 'drain')
+    return this.stream
   }
 
   /** Flushes and closes the file; resolves to its size, or null if nothing was written. */

@@ -18,7 +18,8 @@ const MAX_EMBEDDING_DIMENSIONS = 3072
 export function fakeResponseBody(line: InputLine, usage: FakeUsage): Record<string, unknown> {
   const model = typeof line.body.model === 'string' ? line.body.model : 'unknown'
   const text = replyText(line.body)
-  switch (line.url) {
+  // Azure OpenAI also accepts urls without the `/v1` prefix (`/chat/completions`).
+  switch (line.url.startsWith('/v1/') ? line.url : `/v1${line.url}`) {
     case '/v1/chat/completions':
       return {
         id: newChatCompletionId(),

@@ -8,11 +8,23 @@ export type InputValidation = { ok: true; total: number; model: string | null } 
 
 const REQUIRED_FIELDS = ['custom_id', 'method', 'url', 'body'] as const
 
+/** How a fake's dialect differs from OpenAI's checks. */
+export interface ValidationRules {
+  /** Whether a line's `url` fits the batch's `endpoint`. @default equality */
+  urlMatches?(url: string, endpoint: string): boolean
+  /** The error code of a line whose `url` does not fit. @default 'invalid_url' */
+  urlMismatchCode?: string
+}
+
 /**
  * Validates a batch input file the way OpenAI does while a batch is `validating`: every offending line is
  * reported (one error per line, lines numbered from 1), streaming so large files stay out of memory.
  */
-export async function validateBatchInput(path: string, endpoint: string): Promise<InputValidation> {
+export async function validateBatchInput(
+  path: string,
+  endpoint: string,
+  rules: ValidationRules = {},
+): Promise<InputValidation> {
   const errors: BatchError[] = []
   const seenCustomIds = new Set<string>()
   let model: string | null = null
@@ -32,7 +44,7 @@ export async function validateBatchInput(path: string, endpoint: string): Promis
       }
       for (const blank of pendingBlankLines.splice(0)) errors.push(invalidJsonLine(blank))
 
-      const result = checkLine(text, lineNumber, endpoint, seenCustomIds, model)
+      const result = checkLine(text, lineNumber, endpoint, seenCustomIds, model, rules)
       if ('code' in result) {
         errors.push(result)
       } else {
@@ -72,6 +84,7 @@ function checkLine(
   endpoint: string,
   seenCustomIds: Set<string>,
   batchModel: string | null,
+  rules: ValidationRules,
 ): BatchError | { model: string } {
   let value: unknown
   try {
@@ -98,8 +111,12 @@ function checkLine(
   if (method !== 'POST') {
     return fail('invalid_value', 'method', `Invalid value: '${String(method)}'. Supported values are: 'POST'.`)
   }
-  if (url !== endpoint) {
-    return fail('invalid_url', 'url', 'The URL provided for this request does not match the batch endpoint.')
+  if (typeof url !== 'string' || !(rules.urlMatches ? rules.urlMatches(url, endpoint) : url === endpoint)) {
+    return fail(
+      rules.urlMismatchCode ?? 'invalid_url',
+      'url',
+      'The URL provided for this request does not match the batch endpoint.',
+    )
   }
   if (!isRecord(body)) {
     return fail(

@@ -1,0 +1,113 @@
+import { once } from 'node:events'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { type FakeAzure, startFakeAzure } from '@batchkit/testkit'
+import OpenAI, { toFile } from 'openai'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { serveNodeRequest } from '../src/http/node.js'
+import { type BatchKit, createBatchKit } from '../src/kit.js'
+import { azure } from '../src/providers/azure/index.js'
+
+/**
+ * OpenAI's own client, through batchkit, to the fake Azure OpenAI: the Azure provider as the only
+ * one, on both of Azure's APIs and both credentials. Clients see OpenAI's objects throughout.
+ */
+
+const line = (customId: string) =>
+  `${JSON.stringify({
+    custom_id: customId,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `hi ${customId}` }] },
+  })}\n`
+
+let fake: FakeAzure
+beforeAll(async () => {
+  fake = await startFakeAzure()
+})
+afterAll(() => fake?.close())
+
+describe.each([
+  { api: 'dated', auth: 'apiKey' },
+  { api: 'v1', auth: 'token' },
+] as const)('OpenAI client → batchkit → Azure ($api API, $auth)', ({ api, auth }) => {
+  let kit: BatchKit
+  let server: Server
+  let client: OpenAI
+
+  beforeAll(async () => {
+    kit = createBatchKit({
+      providers: {
+        azure: azure({
+          endpoint: fake.endpoint,
+          api,
+          ...(auth === 'apiKey' ? { apiKey: fake.apiKey } : { azureADTokenProvider: async () => fake.token }),
+          fileProcessing: { initialDelayMs: 5 },
+        }),
+      },
+      onError: () => {},
+    })
+    server = createServer((req, res) => void serveNodeRequest(kit.http, req, res, { basePath: '/v1' }))
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    client = new OpenAI({
+      baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+      apiKey: 'unused',
+      maxRetries: 0,
+    })
+  })
+  afterAll(async () => {
+    server?.closeAllConnections()
+    server?.close()
+    await kit?.close()
+  })
+
+  it('uploads, runs a batch to completion, and serves its output, with no error file', async () => {
+    const content = line('a') + line('b')
+    const file = await client.files.create({ file: await toFile(Buffer.from(content), 'in.jsonl'), purpose: 'batch' })
+    expect(file).toMatchObject({ object: 'file', purpose: 'batch', status: 'processed', bytes: content.length })
+    const batch = await client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    })
+    expect(batch.status).toBe('validating')
+    let done = batch
+    for (let i = 0; i < 10 && done.status !== 'completed'; i++) done = await client.batches.retrieve(batch.id)
+    expect(done).toMatchObject({ status: 'completed', request_counts: { total: 2, completed: 2, failed: 0 } })
+    expect(done.error_file_id).toBeNull()
+    const output = await (await client.files.content(done.output_file_id as string)).text()
+    expect(
+      output
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).custom_id),
+    ).toEqual(['a', 'b'])
+    await client.files.delete(file.id)
+  })
+
+  it('cancels a batch', async () => {
+    const file = await client.files.create({ file: await toFile(Buffer.from(line('x')), 'in.jsonl'), purpose: 'batch' })
+    const batch = await client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    })
+    expect((await client.batches.cancel(batch.id)).status).toMatch(/^cancell/)
+    expect((await client.batches.retrieve(batch.id)).status).toBe('cancelled')
+  })
+
+  it('answers an Azure outage in OpenAI’s envelope without Azure’s words', async () => {
+    // Only the upload: a kit may be polling batches in the background.
+    fake.failNext({ status: 429, method: 'POST', pathPrefix: api === 'dated' ? '/openai/files' : '/openai/v1/files' })
+    const error = await client.files
+      .create({ file: await toFile(Buffer.from(line('y')), 'in.jsonl'), purpose: 'batch' })
+      .then(
+        () => undefined,
+        (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+      )
+    expect(error).toBeInstanceOf(OpenAI.APIError)
+    expect(error).toMatchObject({ status: 503, code: 'upstream_rate_limited', type: 'server_error' })
+    expect(error?.message).not.toMatch(/pricing tier/)
+  })
+})
