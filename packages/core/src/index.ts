@@ -27,7 +27,9 @@ export { type BatchKit, type BatchKitOptions, createBatchKit } from './kit.js'
 export { type Logger, SILENT_LOGGER } from './observability/logger.js'
 export { createPricing, type PriceOverride, type Pricing, type TokenUsage } from './pricing/cost.js'
 export { DEFAULT_PRICES, type ModelPrice } from './pricing/price-table.js'
+export { type AzureProviderOptions, azure } from './providers/azure/index.js'
 export { type OpenAIProviderOptions, openai } from './providers/openai/index.js'
+export type { ModelRoute } from './providers/routing.js'
 export type {
   Provider,
   ProviderBatch,

@@ -12,6 +12,7 @@ import { type Logger, SILENT_LOGGER } from './observability/logger.js'
 import { recordBatchCreated } from './observability/telemetry.js'
 import { createPricing, type PriceOverride } from './pricing/cost.js'
 import { ProviderRegistry } from './providers/registry.js'
+import type { ModelRoute } from './providers/routing.js'
 import type { Provider } from './providers/types.js'
 import { type Coordination, coordinationFor } from './store/create-index.js'
 import { DueQueue } from './store/due-queue.js'
@@ -28,8 +29,14 @@ export interface BatchKitOptions {
   store?: Keyv
   /** The upstream services by name, such as `{ openai: openai({ apiKey }) }`. */
   providers: Record<string, Provider>
-  /** The provider for uploads when several are configured. @default the first */
+  /** The provider for uploads when several are configured and no model list applies. @default the first */
   defaultProvider?: string
+  /**
+   * Which provider runs each model, and under what name: `[{ model: 'gpt-4o-mini', provider: 'azure',
+   * providerModel: 'my-deployment' }, { model: 'gemini-*', provider: 'vertex' }]`. An upload whose model
+   * matches no entry is refused. @default every upload to the default provider
+   */
+  models?: ModelRoute[]
   /** Decides who is calling. @default none: every call shares the owner `default` */
   authenticate?: Authenticate
   /** Upload limits. @default OpenAI's: 200 MB and 50,000 requests per batch file, 512 MB per other file */
@@ -79,7 +86,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
   const logger = options.logger ?? SILENT_LOGGER
   const holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
   const store = new RecordStore(keyv, index, reportError)
-  const providers = new ProviderRegistry(options.providers, options.defaultProvider)
+  const providers = new ProviderRegistry(options.providers, options.defaultProvider, options.models)
   const pricing = createPricing(options.prices, {
     onUnpricedModel: (model) => logger.warn({ model }, 'batchkit has no price for this model: its cost is null'),
   })
@@ -93,7 +100,13 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     reportError,
     logger,
   )
-  const files = new FileService(store, providers, { ...DEFAULT_UPLOAD_LIMITS, ...options.limits }, reportError)
+  const files = new FileService(
+    store,
+    providers,
+    { ...DEFAULT_UPLOAD_LIMITS, ...options.limits },
+    reportError,
+    options.limits?.maxBatchRequests === undefined,
+  )
   let tracker: BatchTracker | undefined
   const batches = new BatchService(store, providers, reportError, {
     async created(batch, input) {

@@ -74,6 +74,11 @@ export interface FileRecord {
   batchInput: BatchInputSummary | null
   /** Set for output and error files: the batch that produced them. */
   batchId: string | null
+  /**
+   * Set when the provider knows the file's model by another name: the lines were renamed on the way
+   * up and are renamed back on reads (`exact`: byte for byte).
+   */
+  modelRewrite?: { model: string; providerModel: string; exact: boolean } | null
 }
 
 /** One entry of a batch's `errors.data`. */

@@ -37,11 +37,14 @@ export class JsonlValidator extends Transform {
   private model: string | undefined
   private resolveFirstModel!: (model: string | undefined) => void
 
+  private readonly limits: UploadLimits
+
   constructor(
-    private readonly limits: UploadLimits,
+    limits: UploadLimits,
     private readonly purposePromise: Promise<UploadPurpose>,
   ) {
     super()
+    this.limits = { ...limits }
     this.firstModel = new Promise((resolve) => {
       this.resolveFirstModel = resolve
     })
@@ -52,6 +55,11 @@ export class JsonlValidator extends Transform {
       },
       () => undefined,
     )
+  }
+
+  /** Changes the most requests the file may hold, once its provider (which may allow more) is known. */
+  setMaxBatchRequests(max: number): void {
+    this.limits.maxBatchRequests = max
   }
 
   /** What the file holds, for a valid batch input file; call after the stream has ended. */

@@ -15,6 +15,7 @@ import {
   type UploadPurpose,
 } from '../types.js'
 import { JsonlValidator } from './jsonl-validator.js'
+import { ModelRewrite } from './model-rewrite.js'
 import type { UploadLimits } from './upload-limits.js'
 
 const PURPOSES: ReadonlySet<string> = new Set(UPLOAD_PURPOSES)
@@ -28,6 +29,8 @@ export interface CreateFileInput {
   /** May be a promise: a multipart client can send the purpose after the file. */
   purpose: UploadPurpose | Promise<UploadPurpose>
   expiresAfter?: ExpiresAfter | null | Promise<ExpiresAfter | null>
+  /** The provider to use whatever the model (LiteLLM's `custom_llm_provider`). @default chosen by the model list */
+  provider?: string
 }
 
 /** Options of a files list. */
@@ -51,6 +54,8 @@ export class FileService {
     private readonly providers: ProviderRegistry,
     private readonly limits: UploadLimits,
     private readonly reportError: ErrorReporter,
+    /** Whether a provider's own request limit (Azure's 100,000) applies, the user having set none. */
+    private readonly providerRequestLimits = true,
   ) {}
 
   /**
@@ -81,11 +86,26 @@ export class FileService {
     expiresAfter.catch(fieldFailed)
     pipeline(input.file, validator, () => undefined)
 
-    const { name, provider } = this.providers.forModel(await validator.firstModel)
+    const firstModel = await validator.firstModel
+    let route: ReturnType<ProviderRegistry['route']>
+    try {
+      route = this.providers.route(firstModel, input.provider)
+      const max = route.provider.limits?.maxBatchRequests
+      if (this.providerRequestLimits && max !== undefined) validator.setMaxBatchRequests(max)
+    } catch (error) {
+      validator.destroy(error as Error)
+      throw error
+    }
+    const { name, provider, providerModel } = route
+    // The provider knows the model by another name: rename it in every line on the way, and back on reads.
+    const rewrite =
+      providerModel === undefined || firstModel === undefined ? undefined : new ModelRewrite(firstModel, providerModel)
+    const body = rewrite ? validator.pipe(rewrite) : validator
+    if (rewrite) validator.once('error', (error) => rewrite.destroy(error))
     let uploaded: Awaited<ReturnType<typeof provider.uploadFile>>
     try {
       uploaded = await provider.uploadFile({
-        body: validator,
+        body,
         filename: input.filename ?? 'file.jsonl',
         purpose,
         expiresAfter,
@@ -111,6 +131,8 @@ export class FileService {
         purpose: await purpose,
         batchInput: validator.summary(),
         batchId: null,
+        modelRewrite:
+          rewrite && providerModel && firstModel ? { model: firstModel, providerModel, exact: rewrite.exact } : null,
       }
       await this.store.addFile(record)
       return record
@@ -162,7 +184,11 @@ export class FileService {
   /** The file's bytes, streamed from its provider. */
   async content(principal: Principal, id: string, signal?: AbortSignal): Promise<ProviderDownload> {
     const file = await this.retrieve(principal, id)
-    return this.providers.get(file.provider).downloadFile(file.providerFileId, signal)
+    const download = await this.providers.get(file.provider).downloadFile(file.providerFileId, signal)
+    if (!file.modelRewrite) return download
+    const back = new ModelRewrite(file.modelRewrite.providerModel, file.modelRewrite.model)
+    pipeline(download.body, back, () => undefined)
+    return { body: back, bytes: file.modelRewrite.exact ? file.bytes : null }
   }
 }
 

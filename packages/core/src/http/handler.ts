@@ -59,7 +59,10 @@ export function createHttpHandler(deps: {
         if (!/^multipart\/form-data\s*;/i.test(request.headers['content-type'] ?? ''))
           throw unsupportedMediaType('multipart/form-data')
         const upload = await parseMultipartUpload(request.body, request.headers)
-        return json(toFileObject(await files.create(principal, upload)))
+        // LiteLLM's ways to name the provider: a query parameter, a header, or a form field.
+        const header = request.headers['custom-llm-provider']
+        const provider = query.get('custom_llm_provider') ?? (typeof header === 'string' ? header : upload.provider)
+        return json(toFileObject(await files.create(principal, { ...upload, provider })))
       }
       case 'files.list': {
         const purpose = query.get('purpose') ?? undefined

@@ -12,10 +12,13 @@ export interface MultipartUpload {
   purpose: Promise<UploadPurpose>
   /** Resolves when the form ends, with the fields as sent (strings); not checked here. */
   expiresAfter: Promise<ExpiresAfter | null>
+  /** LiteLLM's `custom_llm_provider` field, which must come before the file. */
+  provider: string | undefined
 }
 
 const FIELDS = new Set([
   'purpose',
+  'custom_llm_provider',
   'expires_after[anchor]',
   'expires_after[seconds]',
   'expires_after.anchor',
@@ -78,6 +81,9 @@ export function parseMultipartUpload(body: Readable, headers: IncomingHttpHeader
           }),
         )
       if (info.valueTruncated) return fail(invalidValue(name, `The value of '${name}' is too long.`))
+      if (name === 'custom_llm_provider' && file) {
+        return fail(invalidValue(name, `Send '${name}' before the file: it decides where the file goes.`))
+      }
       values[name] = value
       // Checked by the file service, like every caller's purpose; here it only has to arrive early.
       if (name === 'purpose') resolvePurpose(value as UploadPurpose)
@@ -96,7 +102,13 @@ export function parseMultipartUpload(body: Readable, headers: IncomingHttpHeader
       // The stream can fail before its consumer listens (a bad field later in the same packet); its
       // consumer sees the error through the stream's state, and the process must not crash meanwhile.
       stream.on('error', () => undefined)
-      resolve({ file: stream, filename: info.filename || 'file', purpose, expiresAfter })
+      resolve({
+        file: stream,
+        filename: info.filename || 'file',
+        purpose,
+        expiresAfter,
+        provider: values.custom_llm_provider,
+      })
     })
     for (const limit of ['filesLimit', 'fieldsLimit', 'partsLimit'] as const) {
       parser.on(limit, () =>

@@ -1,13 +1,15 @@
 import { ApiError } from '../errors.js'
 import { inSpan } from '../observability/telemetry.js'
+import { type ModelRoute, ModelRouter } from './routing.js'
 import type { Provider } from './types.js'
 
 /** The configured providers by name, and the choice of one for a new upload. */
 export class ProviderRegistry {
   private readonly byName: ReadonlyMap<string, Provider>
   private readonly defaultName: string
+  private readonly router: ModelRouter
 
-  constructor(providers: Record<string, Provider>, defaultName?: string) {
+  constructor(providers: Record<string, Provider>, defaultName?: string, routes: readonly ModelRoute[] = []) {
     this.byName = new Map(Object.entries(providers).map(([name, provider]) => [name, traced(name, provider)]))
     const first = this.byName.keys().next().value
     if (first === undefined) throw new TypeError('createBatchKit(): configure at least one provider')
@@ -15,6 +17,7 @@ export class ProviderRegistry {
       throw new TypeError(`createBatchKit(): defaultProvider '${defaultName}' is not among the providers`)
     }
     this.defaultName = defaultName ?? first
+    this.router = new ModelRouter(routes, new Set(this.byName.keys()), this.defaultName)
   }
 
   /** The provider that stored a record; its absence means the configuration lost a provider. */
@@ -30,11 +33,12 @@ export class ProviderRegistry {
   }
 
   /**
-   * The provider for a new upload whose requests name `model` (undefined for other files): the
-   * default one, until routing by model arrives with the Azure and Vertex providers.
+   * The provider for a new upload whose requests name `model` (undefined for other files), by the
+   * model list, or the one the client asked for; with the name the provider knows the model by.
    */
-  forModel(_model: string | undefined): { name: string; provider: Provider } {
-    return { name: this.defaultName, provider: this.get(this.defaultName) }
+  route(model: string | undefined, requested?: string): { name: string; provider: Provider; providerModel?: string } {
+    const choice = this.router.choose(model, requested)
+    return { name: choice.provider, provider: this.get(choice.provider), providerModel: choice.providerModel }
   }
 
   /** Closes every provider's connections. */
