@@ -134,7 +134,7 @@ describe('routing by model', () => {
       })(),
     })
     expect(bad.status).toBe(400)
-    expect((await bad.json()).error).toMatchObject({ code: 'invalid_value', param: 'custom_llm_provider' })
+    expect(((await bad.json()) as { error: object }).error).toMatchObject({ code: 'invalid_value', param: 'custom_llm_provider' })
 
     const late = new FormData()
     late.append('purpose', 'batch')
@@ -142,7 +142,7 @@ describe('routing by model', () => {
     late.append('custom_llm_provider', 'openai')
     const response = await fetch(`${baseURL}/files`, { method: 'POST', body: late })
     expect(response.status).toBe(400)
-    expect((await response.json()).error.param).toBe('custom_llm_provider')
+    expect(((await response.json()) as { error: { param: string } }).error.param).toBe('custom_llm_provider')
   })
 
   it("honours Azure's larger request limit (100,000) for files routed there, OpenAI's (50,000) elsewhere", async () => {
