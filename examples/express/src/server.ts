@@ -32,7 +32,8 @@ export async function startExample(
   const store = storeFromUri(config.store)
   const kit = createBatchKit({
     store,
-    providers: { openai: upstream.provider },
+    providers: upstream.providers,
+    models: upstream.models,
     authenticate: exampleAuth(config, log),
     ...exampleEventOptions(config, options.printEvent ?? printToStdout),
   })

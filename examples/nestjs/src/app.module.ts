@@ -21,7 +21,8 @@ export class AppModule {
           inject: [ConfigService, Backend, RUN_OPTIONS],
           useFactory: (settings: ConfigService<Settings, true>, backend: Backend, { log, printEvent }: RunOptions) => ({
             store: backend.store,
-            providers: { openai: backend.upstream.provider },
+            providers: backend.upstream.providers,
+            models: backend.upstream.models,
             // BATCHKIT_API_KEYS as `key:owner` pairs; without them, one shared owner and a loud warning.
             authenticate: exampleAuth(settings.get('example', { infer: true }), log),
             // Every event as one JSON line; BATCHKIT_POLL_INTERVAL_MS paces the tracker.

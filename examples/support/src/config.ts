@@ -12,6 +12,26 @@ export interface ExampleConfig {
   store: string | undefined
   /** `BATCHKIT_POLL_INTERVAL_MS`: how soon the tracker first polls a new batch, and its step. @default batchkit's (5000) */
   pollIntervalMs: number | undefined
+  /** Azure OpenAI, when `AZURE_OPENAI_ENDPOINT` is set (with `AZURE_OPENAI_API_KEY`, `AZURE_OPENAI_API_VERSION`). */
+  azure: { endpoint: string; apiKey: string | undefined; apiVersion: string | undefined } | undefined
+  /**
+   * Vertex AI, when `VERTEX_PROJECT` is set (with `VERTEX_LOCATION`, `VERTEX_BUCKET`, and
+   * `VERTEX_ACCESS_TOKEN` or `GOOGLE_APPLICATION_CREDENTIALS`; `VERTEX_API_ENDPOINT` and
+   * `GCS_API_ENDPOINT` point it at emulators or private endpoints).
+   */
+  vertex:
+    | {
+        project: string
+        location: string
+        bucket: string
+        accessToken: string | undefined
+        credentialsFile: string | undefined
+        vertexEndpoint: string | undefined
+        gcsEndpoint: string | undefined
+      }
+    | undefined
+  /** `BATCHKIT_MODELS`: the model list as JSON, or the path of a JSON file holding it. */
+  models: string | undefined
 }
 
 /** Reads {@link ExampleConfig} from `env`. */
@@ -26,6 +46,31 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ExampleConf
     openaiBaseURL: nonEmpty(env.OPENAI_BASE_URL),
     store: nonEmpty(env.BATCHKIT_STORE),
     pollIntervalMs: positiveInteger('BATCHKIT_POLL_INTERVAL_MS', env.BATCHKIT_POLL_INTERVAL_MS),
+    azure: azureFromEnv(env),
+    vertex: vertexFromEnv(env),
+    models: nonEmpty(env.BATCHKIT_MODELS),
+  }
+}
+
+function azureFromEnv(env: NodeJS.ProcessEnv): ExampleConfig['azure'] {
+  const endpoint = nonEmpty(env.AZURE_OPENAI_ENDPOINT)
+  if (endpoint === undefined) return undefined
+  return { endpoint, apiKey: nonEmpty(env.AZURE_OPENAI_API_KEY), apiVersion: nonEmpty(env.AZURE_OPENAI_API_VERSION) }
+}
+
+function vertexFromEnv(env: NodeJS.ProcessEnv): ExampleConfig['vertex'] {
+  const project = nonEmpty(env.VERTEX_PROJECT)
+  if (project === undefined) return undefined
+  const bucket = nonEmpty(env.VERTEX_BUCKET)
+  if (bucket === undefined) throw new Error('VERTEX_BUCKET is required with VERTEX_PROJECT: Vertex batches read and write GCS')
+  return {
+    project,
+    location: nonEmpty(env.VERTEX_LOCATION) ?? 'us-central1',
+    bucket,
+    accessToken: nonEmpty(env.VERTEX_ACCESS_TOKEN),
+    credentialsFile: nonEmpty(env.GOOGLE_APPLICATION_CREDENTIALS),
+    vertexEndpoint: nonEmpty(env.VERTEX_API_ENDPOINT),
+    gcsEndpoint: nonEmpty(env.GCS_API_ENDPOINT),
   }
 }
 

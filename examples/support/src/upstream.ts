@@ -1,30 +1,59 @@
-import { openai, type Provider } from '@batchkit/core'
-import { type FakeOpenAI, startFakeOpenAI } from '@batchkit/testkit'
+import { readFileSync } from 'node:fs'
+import { azure, type ModelRoute, openai, type Provider } from '@batchkit/core'
+import { startFakeOpenAI } from '@batchkit/testkit'
 import type { ExampleConfig } from './config.js'
 
-/** The OpenAI provider the settings ask for, or batchkit's fake upstream when there is no key. */
+/** The providers the settings ask for, the model list, and what to stop at shutdown. */
 export interface ExampleUpstream {
-  provider: Provider
+  providers: Record<string, Provider>
+  models: ModelRoute[] | undefined
   /** Stops the fake upstream, if one was started. */
   close(): Promise<void>
 }
 
 /**
- * OpenAI with `OPENAI_API_KEY` (and `OPENAI_BASE_URL`); without a key, the project's fake OpenAI
- * upstream on loopback, announced through `log`, so the example runs offline.
+ * OpenAI with `OPENAI_API_KEY`, Azure OpenAI with `AZURE_OPENAI_ENDPOINT`, Vertex AI with
+ * `VERTEX_PROJECT`, and the model list from `BATCHKIT_MODELS`. With none of them, the project's
+ * fake OpenAI upstream on loopback, announced through `log`, so the example runs offline.
  */
 export async function exampleUpstream(
   config: ExampleConfig,
   log: (line: string) => void,
   fakeStepMs = 1000,
 ): Promise<ExampleUpstream> {
-  if (config.openaiApiKey) {
-    return {
-      provider: openai({ apiKey: config.openaiApiKey, baseURL: config.openaiBaseURL }),
-      close: async () => undefined,
-    }
+  const providers: Record<string, Provider> = {}
+  if (config.openaiApiKey) providers.openai = openai({ apiKey: config.openaiApiKey, baseURL: config.openaiBaseURL })
+  if (config.azure) {
+    if (!config.azure.apiKey) throw new Error('AZURE_OPENAI_API_KEY is required with AZURE_OPENAI_ENDPOINT')
+    providers.azure = azure({ endpoint: config.azure.endpoint, apiKey: config.azure.apiKey, apiVersion: config.azure.apiVersion })
   }
-  const fake: FakeOpenAI = await startFakeOpenAI({ progress: fakeStepMs })
+  if (config.vertex) providers.vertex = await vertexProvider(config.vertex)
+  const models = modelsFrom(config.models)
+  if (Object.keys(providers).length > 0) return { providers, models, close: async () => undefined }
+
+  const fake = await startFakeOpenAI({ progress: fakeStepMs })
   log(`OPENAI_API_KEY is not set: using batchkit's fake OpenAI upstream at ${fake.baseURL} (no real model runs).`)
-  return { provider: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }), close: () => fake.close() }
+  return {
+    providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
+    models,
+    close: () => fake.close(),
+  }
+}
+
+async function vertexProvider(settings: NonNullable<ExampleConfig['vertex']>): Promise<Provider> {
+  const core = (await import('@batchkit/core')) as unknown as Record<string, unknown>
+  const vertex = core.vertex as ((options: unknown) => Provider) | undefined
+  if (!vertex) throw new Error('VERTEX_PROJECT is set, but this build of @batchkit/core has no Vertex AI provider')
+  return vertex(settings)
+}
+
+/** `BATCHKIT_MODELS`: a JSON array of `{ model, provider, providerModel? }`, inline or in a file. */
+function modelsFrom(value: string | undefined): ModelRoute[] | undefined {
+  if (value === undefined) return undefined
+  const text = value.trimStart().startsWith('[') ? value : readFileSync(value, 'utf8')
+  const routes: unknown = JSON.parse(text)
+  if (!Array.isArray(routes) || routes.some((r) => typeof r?.model !== 'string' || typeof r?.provider !== 'string')) {
+    throw new Error('BATCHKIT_MODELS must be a JSON array of { "model", "provider", "providerModel"? } entries')
+  }
+  return routes as ModelRoute[]
 }
