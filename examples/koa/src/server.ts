@@ -1,16 +1,7 @@
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import { type BatchKit, createBatchKit } from '@batchkit/core'
-import {
-  describeStore,
-  type ExampleConfig,
-  type ExampleRunOptions,
-  exampleAuth,
-  exampleEventOptions,
-  exampleUpstream,
-  printToStdout,
-  storeFromUri,
-} from '@batchkit/example-support'
+import type { BatchKit } from '@batchkit/core'
+import { createExampleKit, describeStore, type ExampleConfig, type ExampleRunOptions } from '@batchkit/example-support'
 import { createKoaMiddleware } from '@batchkit/koa'
 import { bodyParser } from '@koa/bodyparser'
 import Router from '@koa/router'
@@ -30,15 +21,7 @@ export async function startExample(
   log: (line: string) => void = (line) => console.log(line),
   options: ExampleRunOptions = {},
 ): Promise<RunningExample> {
-  const upstream = await exampleUpstream(config, log, options.fakeStepMs)
-  const store = storeFromUri(config.store)
-  const kit = createBatchKit({
-    store,
-    providers: upstream.providers,
-    models: upstream.models,
-    authenticate: exampleAuth(config, log),
-    ...exampleEventOptions(config, options.printEvent ?? printToStdout),
-  })
+  const { kit, close } = await createExampleKit(config, log, options)
 
   const app = new Koa()
   const router = new Router()
@@ -60,9 +43,7 @@ export async function startExample(
     async close() {
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
-      await kit.close()
-      await store.disconnect()
-      await upstream.close()
+      await close()
     },
   }
 }

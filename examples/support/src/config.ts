@@ -62,7 +62,8 @@ function vertexFromEnv(env: NodeJS.ProcessEnv): ExampleConfig['vertex'] {
   const project = nonEmpty(env.VERTEX_PROJECT)
   if (project === undefined) return undefined
   const bucket = nonEmpty(env.VERTEX_BUCKET)
-  if (bucket === undefined) throw new Error('VERTEX_BUCKET is required with VERTEX_PROJECT: Vertex batches read and write GCS')
+  if (bucket === undefined)
+    throw new Error('VERTEX_BUCKET is required with VERTEX_PROJECT: Vertex batches read and write GCS')
   return {
     project,
     location: nonEmpty(env.VERTEX_LOCATION) ?? 'us-central1',

@@ -25,7 +25,11 @@ export async function exampleUpstream(
   if (config.openaiApiKey) providers.openai = openai({ apiKey: config.openaiApiKey, baseURL: config.openaiBaseURL })
   if (config.azure) {
     if (!config.azure.apiKey) throw new Error('AZURE_OPENAI_API_KEY is required with AZURE_OPENAI_ENDPOINT')
-    providers.azure = azure({ endpoint: config.azure.endpoint, apiKey: config.azure.apiKey, apiVersion: config.azure.apiVersion })
+    providers.azure = azure({
+      endpoint: config.azure.endpoint,
+      apiKey: config.azure.apiKey,
+      apiVersion: config.azure.apiVersion,
+    })
   }
   if (config.vertex) providers.vertex = await vertexProvider(config.vertex)
   const models = modelsFrom(config.models)

@@ -1,4 +1,5 @@
 import type { SqlQuery } from './postgres-index.js'
+import { tableOnce } from './postgres-table.js'
 import type { RedisLikeClient } from './redis-index.js'
 
 /**
@@ -73,27 +74,16 @@ export class RedisLeases implements LeaseStore {
 /** Leases as rows of a PostgreSQL table, taken by one conditional upsert. */
 export class PostgresLeases implements LeaseStore {
   readonly shared = true
-  private ready: Promise<void> | undefined
+  private readonly init: () => Promise<void>
 
   constructor(
     private readonly query: SqlQuery,
     private readonly prefix: string,
-  ) {}
-
-  private init(): Promise<void> {
-    this.ready ??= this.query(
+  ) {
+    this.init = tableOnce(
+      query,
       'CREATE TABLE IF NOT EXISTS batchkit_leases (key TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)',
-    ).then(
-      () => undefined,
-      (error) => {
-        // Instances creating the table at the same moment: PostgreSQL lets one win and fails the others.
-        const code = (error as { code?: unknown } | null)?.code
-        if (code === '23505' || code === '42P07') return
-        this.ready = undefined
-        throw error
-      },
     )
-    return this.ready
   }
 
   async acquire(key: string, holder: string, ttlMs: number): Promise<boolean> {

@@ -1,4 +1,5 @@
 import type { OrderedIndex } from './ordered-index.js'
+import { tableOnce } from './postgres-table.js'
 
 /** Runs one parameterised statement and returns its rows; `@keyv/postgres` exposes one as `query`. */
 export type SqlQuery = (sql: string, values?: unknown[]) => Promise<Record<string, unknown>[]>
@@ -9,7 +10,7 @@ export type SqlQuery = (sql: string, values?: unknown[]) => Promise<Record<strin
  */
 export class PostgresIndex implements OrderedIndex {
   readonly shared = true
-  private ready: Promise<void> | undefined
+  private readonly init: () => Promise<void>
 
   /**
    * @param prefix Put before every list name, so Keyv namespaces sharing a database stay apart.
@@ -21,22 +22,10 @@ export class PostgresIndex implements OrderedIndex {
     private readonly table = 'batchkit_index',
   ) {
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(table)) throw new Error(`Invalid index table name: ${table}`)
-  }
-
-  private init(): Promise<void> {
-    this.ready ??= this.query(
-      `CREATE TABLE IF NOT EXISTS ${this.table} (list TEXT NOT NULL, sort_key TEXT COLLATE "C" NOT NULL, PRIMARY KEY (list, sort_key))`,
-    ).then(
-      () => undefined,
-      (error) => {
-        // Instances creating the table at the same moment: PostgreSQL lets one win and fails the others.
-        const code = (error as { code?: unknown } | null)?.code
-        if (code === '23505' || code === '42P07') return
-        this.ready = undefined
-        throw error
-      },
+    this.init = tableOnce(
+      query,
+      `CREATE TABLE IF NOT EXISTS ${table} (list TEXT NOT NULL, sort_key TEXT COLLATE "C" NOT NULL, PRIMARY KEY (list, sort_key))`,
     )
-    return this.ready
   }
 
   async add(list: string, key: string): Promise<void> {

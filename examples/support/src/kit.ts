@@ -1,0 +1,42 @@
+import { type BatchKit, createBatchKit } from '@batchkit/core'
+import { exampleAuth } from './auth.js'
+import type { ExampleConfig } from './config.js'
+import { exampleEventOptions } from './events.js'
+import { type ExampleRunOptions, printToStdout } from './example.js'
+import { storeFromUri } from './store.js'
+import { exampleUpstream } from './upstream.js'
+
+/** A kit made from the example settings, and how to release what it runs on. */
+export interface ExampleKit {
+  kit: BatchKit
+  /** Closes the kit, then the store and the fake upstream (if one was started). */
+  close(): Promise<void>
+}
+
+/**
+ * The kit every example mounts, from the environment contract: providers and the model list,
+ * the store, API keys, events on standard output and the tracker's pace.
+ */
+export async function createExampleKit(
+  config: ExampleConfig,
+  log: (line: string) => void,
+  options: ExampleRunOptions = {},
+): Promise<ExampleKit> {
+  const upstream = await exampleUpstream(config, log, options.fakeStepMs)
+  const store = storeFromUri(config.store)
+  const kit = createBatchKit({
+    store,
+    providers: upstream.providers,
+    models: upstream.models,
+    authenticate: exampleAuth(config, log),
+    ...exampleEventOptions(config, options.printEvent ?? printToStdout),
+  })
+  return {
+    kit,
+    async close() {
+      await kit.close()
+      await store.disconnect()
+      await upstream.close()
+    },
+  }
+}
