@@ -13,6 +13,7 @@ import {
   type Principal,
   TERMINAL_STATUSES,
 } from '../types.js'
+import { mapConcurrently } from '../util/map-concurrently.js'
 import { type CreateBatchInput, validateCreateBatch } from './validate.js'
 
 export type { CreateBatchInput } from './validate.js'
@@ -268,17 +269,4 @@ function progressOf(upstream: ProviderBatch, redact: (text: string | null) => st
 
 function cannotCancel(status: string): ApiError {
   return new ApiError(409, `Cannot cancel a batch with status '${status}'.`, { headers: { 'x-should-retry': 'false' } })
-}
-
-async function mapConcurrently<T, R>(items: T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      results[i] = await fn(items[i] as T)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker))
-  return results
 }

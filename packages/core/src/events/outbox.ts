@@ -3,6 +3,7 @@ import type { DueQueue } from '../store/due-queue.js'
 import type { LeaseStore } from '../store/leases.js'
 import type { RecordStore } from '../store/records.js'
 import { Poller } from '../tracking/poller.js'
+import { mapConcurrently } from '../util/map-concurrently.js'
 import type { BatchEvent, BatchEventCallback } from './types.js'
 
 /** How events are delivered. */
@@ -28,6 +29,8 @@ interface PendingEvent {
 }
 
 /** How long a delivered event's id is remembered, so a late duplicate emission is dropped. */
+/** Events delivered at once: many, since a hanging callback holds its event until the timeout. */
+const CONCURRENCY = 100
 const DONE_TTL_MS = 7 * 24 * 60 * 60 * 1000
 const LEASE_MS = 60_000
 const MAX_RETRY_DELAY_MS = 5 * 60_000
@@ -91,7 +94,7 @@ export class EventOutbox {
   private async deliverDue(): Promise<void> {
     const due = await this.queue.due(Date.now(), 100)
     // Each event on its own: one hanging callback holds back only its own event's attempt.
-    await Promise.all(due.map((entry) => this.deliverOne(entry.id, entry.key)))
+    await mapConcurrently(due, CONCURRENCY, (entry) => this.deliverOne(entry.id, entry.key))
   }
 
   private async deliverOne(id: string, key: string): Promise<void> {

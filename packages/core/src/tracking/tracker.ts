@@ -4,6 +4,7 @@ import type { DueQueue } from '../store/due-queue.js'
 import type { LeaseStore } from '../store/leases.js'
 import type { RecordStore } from '../store/records.js'
 import { type BatchRecord, TERMINAL_STATUSES } from '../types.js'
+import { mapConcurrently } from '../util/map-concurrently.js'
 import { Poller } from './poller.js'
 
 /** How batches are followed. */
@@ -29,6 +30,8 @@ interface TrackingState {
   key: string
 }
 
+/** How many batches one instance polls at once. */
+const CONCURRENCY = 16
 const ORPHAN_AGE_MS = 60_000
 
 function dueAtOf(key: string): number {
@@ -100,7 +103,7 @@ export class BatchTracker {
 
   private async pollDue(): Promise<void> {
     const due = await this.queue.due(Date.now(), 100)
-    await Promise.all(due.map((entry) => this.pollOne(entry.id, entry.key)))
+    await mapConcurrently(due, CONCURRENCY, (entry) => this.pollOne(entry.id, entry.key))
   }
 
   private async pollOne(id: string, key: string): Promise<void> {
