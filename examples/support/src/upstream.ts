@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { azure, type ModelRoute, openai, type Provider } from '@batchkit/core'
+import { azure, type ModelRoute, openai, type Provider, vertex } from '@batchkit/core'
 import { startFakeOpenAI } from '@batchkit/testkit'
 import type { ExampleConfig } from './config.js'
 
@@ -31,7 +31,7 @@ export async function exampleUpstream(
       apiVersion: config.azure.apiVersion,
     })
   }
-  if (config.vertex) providers.vertex = await vertexProvider(config.vertex)
+  if (config.vertex) providers.vertex = vertex(config.vertex)
   const models = modelsFrom(config.models)
   if (Object.keys(providers).length > 0) return { providers, models, close: async () => undefined }
 
@@ -42,13 +42,6 @@ export async function exampleUpstream(
     models,
     close: () => fake.close(),
   }
-}
-
-async function vertexProvider(settings: NonNullable<ExampleConfig['vertex']>): Promise<Provider> {
-  const core = (await import('@batchkit/core')) as unknown as Record<string, unknown>
-  const vertex = core.vertex as ((options: unknown) => Provider) | undefined
-  if (!vertex) throw new Error('VERTEX_PROJECT is set, but this build of @batchkit/core has no Vertex AI provider')
-  return vertex(settings)
 }
 
 /** `BATCHKIT_MODELS`: a JSON array of `{ model, provider, providerModel? }`, inline or in a file. */

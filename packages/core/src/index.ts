@@ -38,6 +38,7 @@ export type {
   ProviderFile,
   ProviderUpload,
 } from './providers/types.js'
+export { VERTEX_LIMITS, type VertexProviderOptions, vertex } from './providers/vertex/index.js'
 export type { Coordination } from './store/create-index.js'
 export type { LeaseStore } from './store/leases.js'
 export type { OrderedIndex } from './store/ordered-index.js'

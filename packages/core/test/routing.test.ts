@@ -5,8 +5,11 @@ import type { AddressInfo } from 'node:net'
 import {
   createSchemaValidator,
   type FakeAzure,
+  type FakeGcp,
   type FakeOpenAI,
+  fakeGeminiUsage,
   startFakeAzure,
+  startFakeGcp,
   startFakeOpenAI,
 } from '@batchkit/testkit'
 import OpenAI, { toFile } from 'openai'
@@ -15,11 +18,14 @@ import { serveNodeRequest } from '../src/http/node.js'
 import { type BatchKit, createBatchKit } from '../src/kit.js'
 import { azure } from '../src/providers/azure/index.js'
 import { openai } from '../src/providers/openai/index.js'
+import { vertex } from '../src/providers/vertex/index.js'
+import { toGeminiRequest } from '../src/providers/vertex/request-transform.js'
 
 /** One model list decides where each batch runs; clients only ever see OpenAI's API. */
 
 let openaiFake: FakeOpenAI
 let azureFake: FakeAzure
+let gcpFake: FakeGcp
 let kit: BatchKit
 let server: Server
 let client: OpenAI
@@ -29,14 +35,24 @@ const schemas = createSchemaValidator()
 beforeAll(async () => {
   openaiFake = await startFakeOpenAI()
   azureFake = await startFakeAzure({ deployments: ['mini-global-batch'] })
+  gcpFake = await startFakeGcp({ project: 'demo-project', location: 'us-central1', buckets: ['demo-batches'] })
   kit = createBatchKit({
     providers: {
       openai: openai({ apiKey: openaiFake.apiKey, baseURL: openaiFake.baseURL }),
       azure: azure({ endpoint: azureFake.endpoint, apiKey: azureFake.apiKey, fileProcessing: { initialDelayMs: 5 } }),
+      vertex: vertex({
+        project: 'demo-project',
+        location: 'us-central1',
+        bucket: 'demo-batches',
+        accessToken: gcpFake.token,
+        vertexEndpoint: gcpFake.vertexBaseURL,
+        gcsEndpoint: gcpFake.gcsBaseURL,
+      }),
     },
     models: [
       { model: 'gpt-4o-mini', provider: 'azure', providerModel: 'mini-global-batch' },
       { model: 'gpt-4*', provider: 'openai' },
+      { model: 'gemini-*', provider: 'vertex' },
     ],
     tracking: { enabled: false },
     onError: () => undefined,
@@ -51,7 +67,7 @@ afterAll(async () => {
   server?.closeAllConnections()
   server?.close()
   await kit?.close()
-  await Promise.all([openaiFake?.close(), azureFake?.close()])
+  await Promise.all([openaiFake?.close(), azureFake?.close(), gcpFake?.close()])
 })
 
 const line = (id: string, model: string, spacing = '') =>
@@ -86,6 +102,36 @@ describe('routing by model', () => {
     const lines = (await (await client.files.content(done.output_file_id as string)).text()).trim().split('\n')
     for (const output of lines) schemas.assert('BatchRequestOutput', JSON.parse(output))
     expect(lines.map((l) => JSON.parse(l).custom_id).sort()).toEqual(['a', 'b'])
+  })
+
+  it('runs gemini-2.5-flash as a Vertex batch prediction job, served back as OpenAI output lines', async () => {
+    const rows = ['v1', 'v2', 'v3'].map((id) => line(id, 'gemini-2.5-flash'))
+    const content = rows.join('')
+    const file = await client.files.create({
+      file: await toFile(Buffer.from(content), 'gemini.jsonl'),
+      purpose: 'batch',
+    })
+    expect(await (await client.files.content(file.id)).text()).toBe(content)
+    const batch = await client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    })
+    expect(batch.model).toBe('gemini-2.5-flash')
+    const done = await runToEnd(batch.id)
+    schemas.assert('Batch', done)
+    expect(done.request_counts).toEqual({ total: 3, completed: 3, failed: 0 })
+    const lines = (await (await client.files.content(done.output_file_id as string)).text()).trim().split('\n')
+    const outputs = lines.map((l) => JSON.parse(l))
+    for (const output of outputs) schemas.assert('BatchRequestOutput', output)
+    expect(outputs.map((o) => o.custom_id).sort()).toEqual(['v1', 'v2', 'v3'])
+    for (const output of outputs) {
+      const request = JSON.parse(rows[['v1', 'v2', 'v3'].indexOf(output.custom_id)] as string).body
+      // The fake counts tokens of the Gemini request it received: the same conversion as the upload's.
+      const usage = fakeGeminiUsage(toGeminiRequest(request), 'gemini-2.5-flash')
+      expect(output.response.body.usage.prompt_tokens).toBe(usage.promptTokenCount)
+      expect(output.response.body.choices[0].message.content.length).toBeGreaterThan(0)
+    }
   })
 
   it('runs another gpt-4 model on OpenAI under its own name', async () => {
@@ -134,7 +180,10 @@ describe('routing by model', () => {
       })(),
     })
     expect(bad.status).toBe(400)
-    expect(((await bad.json()) as { error: object }).error).toMatchObject({ code: 'invalid_value', param: 'custom_llm_provider' })
+    expect(((await bad.json()) as { error: object }).error).toMatchObject({
+      code: 'invalid_value',
+      param: 'custom_llm_provider',
+    })
 
     const late = new FormData()
     late.append('purpose', 'batch')
