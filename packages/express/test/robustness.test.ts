@@ -1,8 +1,13 @@
+import { once } from 'node:events'
 import { Readable } from 'node:stream'
+import express from 'express'
 import { Keyv } from 'keyv'
 import { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createExpressRouter } from '../src/index.js'
 import { chatLines, type Harness, KEYS, startHarness } from './harness.js'
+
+type ErrorJson = { error: { code: string | null; message: string } }
 
 const alice = { owner: 'alice' }
 
@@ -114,7 +119,7 @@ describe('when the provider loses or hides things', () => {
     const body = await response.clone().text()
     expect(response.status, body).toBe(502)
     expect(response.headers.get('x-should-retry')).toBe('false')
-    expect((await response.json()).error.code).toBe('upstream_not_found')
+    expect(((await response.json()) as ErrorJson).error.code).toBe('upstream_not_found')
     expect(await h.client().files.delete(file.id)).toMatchObject({ deleted: true })
   })
 
@@ -151,7 +156,7 @@ describe('when the provider loses or hides things', () => {
       headers: { authorization: `Bearer ${KEYS.alice}` },
     })
     expect(response.status).toBe(409)
-    expect((await response.json()).error.message).toBe("Cannot cancel a batch with status 'expired'.")
+    expect(((await response.json()) as ErrorJson).error.message).toBe("Cannot cancel a batch with status 'expired'.")
   })
 
   it('keeps listing when one batch cannot be refreshed, showing it as last seen', async () => {
@@ -226,9 +231,6 @@ describe('the typed API checks what HTTP checks', () => {
 
 describe("errors of the app's own middleware", () => {
   it('are never served by batchkit: a request another middleware failed stays failed', async () => {
-    const { once } = await import('node:events')
-    const express = (await import('express')).default
-    const { createExpressRouter } = await import('../src/index.js')
     const h = await startHarness()
     const app = express()
     app.use('/v1', (_req, _res, next) => next(Object.assign(new Error('denied'), { status: 403 })))
