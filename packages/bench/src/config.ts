@@ -1,0 +1,54 @@
+/** How much the bench does: the full run behind docs/benchmarks.md, or a quick smoke run. */
+export interface BenchConfig {
+  mode: 'full' | 'quick'
+  /** Measured runs of every figure; the tables show their median, min and max. */
+  runs: number
+  /** Which fake upstream sits behind batchkit and Portkey (the direct rows show both). */
+  upstream: 'minimal' | 'testkit'
+  control: {
+    /** Concurrent closed-loop clients, one column set each. */
+    clients: number[]
+    /** Each run stops after this many seconds… */
+    runSeconds: number
+    /** …or this many create+retrieve pairs, whichever comes first. */
+    maxPairs: number
+    warmupSeconds: number
+  }
+  upload: {
+    /** File sizes in bytes. */
+    sizes: number[]
+    lineBytes: number
+  }
+  /** Batch output file sizes in bytes: memory is flat when the largest file's peak is within 10% of the smallest's. */
+  aggregation: { sizes: number[] }
+  listing: {
+    /** Batches created for one owner before listing. */
+    batches: number
+    /** `GET /batches?limit=100` calls per run. */
+    callsPerRun: number
+  }
+}
+
+const MB = 1_000_000
+
+/** The full run: five runs of everything, 200 MB and 1 GB uploads and output files, 10,000 batches. */
+export const FULL: BenchConfig = {
+  mode: 'full',
+  runs: 5,
+  upstream: 'minimal',
+  control: { clients: [1, 16], runSeconds: 3, maxPairs: 100_000, warmupSeconds: 4 },
+  upload: { sizes: [200 * MB, 1000 * MB], lineBytes: 4_096 },
+  aggregation: { sizes: [200 * MB, 1000 * MB] },
+  listing: { batches: 10_000, callsPerRun: 100 },
+}
+
+/** A smoke run in about a minute: every path once or twice, small files. Its figures are not the benchmark. */
+export const QUICK: BenchConfig = {
+  mode: 'quick',
+  runs: 2,
+  upstream: 'minimal',
+  control: { clients: [1, 16], runSeconds: 0.5, maxPairs: 20_000, warmupSeconds: 1 },
+  upload: { sizes: [20 * MB, 100 * MB], lineBytes: 4_096 },
+  aggregation: { sizes: [5 * MB, 20 * MB] },
+  listing: { batches: 500, callsPerRun: 5 },
+}

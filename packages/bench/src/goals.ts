@@ -1,0 +1,96 @@
+import type { AggregationRow } from './suites/aggregation.js'
+import type { ControlRow } from './suites/control.js'
+import type { UploadRow } from './suites/upload.js'
+import { mb, num } from './table.js'
+
+/** One of the issue's targets, judged on this run's figures. */
+export interface Goal {
+  target: string
+  /** What was measured, in words. */
+  measured: string
+  verdict: 'met' | 'missed' | 'not measured'
+}
+
+const PORTKEY = 'Portkey gateway'
+const CLIENTS = 16
+
+/**
+ * create+retrieve at 16 clients: every batchkit row at least 4× Portkey's throughput. The text also
+ * gives the ratio of server CPU per request, which other work on the machine disturbs least.
+ */
+export function throughputGoal(rows: ControlRow[] | undefined): Goal {
+  const target = `create+retrieve at ${CLIENTS} clients ≥ 4× Portkey's throughput`
+  const portkey = rows?.find((row) => row.label === PORTKEY)?.byClients[CLIENTS]
+  const ours = (rows ?? []).filter((row) => row.label.startsWith('batchkit') && row.byClients[CLIENTS])
+  if (!portkey || ours.length === 0) return { target, measured: 'not measured in this run', verdict: 'not measured' }
+  const ratios = ours.map((row) => ({
+    label: row.label.replace('batchkit ', ''),
+    throughput: (row.byClients[CLIENTS]?.requestsPerSecond.median ?? 0) / portkey.requestsPerSecond.median,
+    cpu: portkey.serverCpuMicros.median / (row.byClients[CLIENTS]?.serverCpuMicros.median ?? Number.NaN),
+  }))
+  const range = (values: number[]) => `${num(Math.min(...values), 1)}–${num(Math.max(...values), 1)}×`
+  const throughputs = ratios.map((r) => `${r.label} ${num(r.throughput, 1)}×`).join(', ')
+  return {
+    target,
+    measured:
+      `${throughputs} (Portkey ${num(portkey.requestsPerSecond.median)} req/s); ` +
+      `server CPU per request ${range(ratios.map((r) => r.cpu))} less than Portkey's`,
+    verdict: ratios.every((r) => r.throughput >= 4) ? 'met' : 'missed',
+  }
+}
+
+/** Upload peak RSS of batchkit under 100 MB at every size, and the largest within 10% of the smallest. */
+export function uploadMemoryGoal(rows: UploadRow[] | undefined): Goal {
+  const target = 'upload peak RSS < 100 MB and flat in file size'
+  const ours = (rows ?? []).filter((row) => row.label.startsWith('batchkit') && row.peakRssBytes)
+  if (ours.length === 0) return { target, measured: 'not measured in this run', verdict: 'not measured' }
+  const peaks = ours.map((row) => row.peakRssBytes?.median ?? Number.NaN)
+  const growth = ours.map((row) => (row.peakRssBytes?.median ?? Number.NaN) - (row.idleRssBytes?.median ?? Number.NaN))
+  const flat = Math.max(...peaks) <= Math.min(...peaks) * 1.1
+  const under = peaks.every((peak) => peak < 100e6)
+  return {
+    target,
+    measured:
+      ours.map((row, i) => `${mb(row.bytes)} MB file: peak ${mb(peaks[i] as number)} MB`).join(', ') +
+      ` (of which ${growth.map((g) => mb(g)).join(' and ')} MB above the idle server); ` +
+      (flat ? 'flat within 10%' : 'not flat within 10%'),
+    verdict: under && flat ? 'met' : 'missed',
+  }
+}
+
+/** Upload with full validation at 150 MB/s or more, at every size. */
+export function uploadSpeedGoal(rows: UploadRow[] | undefined): Goal {
+  const target = 'upload with full validation ≥ 150 MB/s'
+  const ours = (rows ?? []).filter((row) => row.label.startsWith('batchkit') && row.mbPerSecond)
+  if (ours.length === 0) return { target, measured: 'not measured in this run', verdict: 'not measured' }
+  const speeds = ours.map((row) => row.mbPerSecond?.median ?? 0)
+  return {
+    target,
+    measured: ours.map((row, i) => `${mb(row.bytes)} MB file: ${num(speeds[i] as number)} MB/s`).join(', '),
+    verdict: speeds.every((speed) => speed >= 150) ? 'met' : 'missed',
+  }
+}
+
+/**
+ * batchkit's cost/usage pass at 150 MB/s or more on every file, in constant memory: its peak RSS on the
+ * largest file within 10% of its peak on the smallest.
+ */
+export function aggregationGoal(rows: AggregationRow[] | undefined): Goal {
+  const target = 'aggregation ≥ 150 MB/s in constant memory'
+  const ours = (rows ?? []).filter((row) => row.label.startsWith('batchkit'))
+  const measured = ours.filter((row) => row.mbPerSecond && row.peakRssBytes)
+  if (measured.length === 0) {
+    return { target, measured: ours[0]?.skipped ?? 'not measured in this run', verdict: 'not measured' }
+  }
+  const peak = (row: AggregationRow) => row.peakRssBytes?.median ?? Number.NaN
+  const speeds = measured.map((row) => row.mbPerSecond?.median ?? 0)
+  const flat = peak(measured.at(-1) as AggregationRow) <= peak(measured[0] as AggregationRow) * 1.1
+  const perFile = measured.map(
+    (row, i) => `${mb(row.bytes)} MB file: ${num(speeds[i] as number)} MB/s, peak ${mb(peak(row))} MB`,
+  )
+  return {
+    target,
+    measured: [...perFile, flat ? 'flat within 10%' : 'not flat within 10%'].join('; '),
+    verdict: speeds.every((speed) => speed >= 150) && flat ? 'met' : 'missed',
+  }
+}

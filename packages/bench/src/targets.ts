@@ -1,0 +1,131 @@
+import { builtChild } from './build.js'
+import { BENCH_API_KEY, UPSTREAM_API_KEY } from './constants.js'
+import { type Host, unavailable } from './hosts.js'
+import { BENCH_DIR, cpuProfileFlags, type ServerProcess, startServer } from './servers.js'
+
+/** Which fake upstream a target talks to. */
+export interface UpstreamOptions {
+  /** `minimal`: the bench's own; `testkit`: `startFakeOpenAI({ progress: 3_600_000 })`. */
+  kind: 'minimal' | 'testkit'
+  /** The minimal fake only: create every batch already `completed`. */
+  completedBatches?: boolean
+}
+
+/** Where the bench's calls go. */
+export type TargetSpec =
+  | { kind: 'direct' }
+  | { kind: 'batchkit'; host: Host; store: 'memory' | 'redis' }
+  | { kind: 'portkey' }
+
+/** A running target: the gateway (or none, for direct) in front of a fake upstream of its own. */
+export interface Target {
+  label: string
+  /** The base URL a client uses, `/v1` included. */
+  baseURL: string
+  /** Headers every call sends: the credential, and for Portkey its routing headers. */
+  headers: Record<string, string>
+  /** The process whose memory is the path's: the gateway's, or the fake's for the direct path. */
+  server: ServerProcess
+  upstream: ServerProcess
+  stop(): Promise<void>
+}
+
+/** The label of a target in the tables. */
+export function labelOf(spec: TargetSpec, upstream: UpstreamOptions): string {
+  if (spec.kind === 'direct') return `direct → ${upstream.kind} fake`
+  if (spec.kind === 'portkey') return 'Portkey gateway'
+  return `batchkit ${spec.host.name} (${spec.store === 'redis' ? 'Redis' : 'memory'})`
+}
+
+/** Why a target cannot run here (its adapter is not built yet), or undefined. */
+export function targetUnavailable(spec: TargetSpec): string | undefined {
+  return spec.kind === 'batchkit' ? unavailable(spec.host) : undefined
+}
+
+/** Starts a fake upstream, then the target in front of it, each in a process of its own. */
+export async function startTarget(
+  spec: TargetSpec,
+  upstreamOptions: UpstreamOptions,
+  options: { profileDir?: string; nodeFlags?: string[] } = {},
+): Promise<Target> {
+  const label = labelOf(spec, upstreamOptions)
+  const upstream = await startServer({
+    name: `${label}: upstream`,
+    args: builtChild('upstream'),
+    env: {
+      BENCH_UPSTREAM: upstreamOptions.kind,
+      BENCH_UPSTREAM_KEY: UPSTREAM_API_KEY,
+      BENCH_BATCH_STATUS: upstreamOptions.completedBatches ? 'completed' : 'validating',
+    },
+  })
+  const upstreamURL = `${upstream.origin}/v1`
+  try {
+    const server =
+      spec.kind === 'direct'
+        ? upstream
+        : spec.kind === 'portkey'
+          ? await startPortkey(label)
+          : await startServer({
+              name: label,
+              args: [
+                ...cpuProfileFlags(options.profileDir, label),
+                ...(options.nodeFlags ?? []),
+                ...builtChild('batchkit'),
+              ],
+              env: {
+                BENCH_HOST: spec.host.name,
+                BENCH_STORE: spec.store,
+                BENCH_UPSTREAM_URL: upstreamURL,
+                BENCH_UPSTREAM_KEY: UPSTREAM_API_KEY,
+              },
+            })
+    const headers: Record<string, string> =
+      spec.kind === 'batchkit'
+        ? { authorization: `Bearer ${BENCH_API_KEY}` }
+        : { authorization: `Bearer ${UPSTREAM_API_KEY}` }
+    if (spec.kind === 'portkey') {
+      headers['x-portkey-provider'] = 'openai'
+      headers['x-portkey-custom-host'] = upstreamURL
+    }
+    return {
+      label,
+      baseURL: `${server.origin}/v1`,
+      headers,
+      server,
+      upstream,
+      async stop() {
+        if (server !== upstream) await server.stop()
+        await upstream.stop()
+      },
+    }
+  } catch (error) {
+    await upstream.stop()
+    throw error
+  }
+}
+
+/** The path of Portkey's gateway's server script, as npm installed it. */
+export const PORTKEY_SCRIPT = 'node_modules/@portkey-ai/gateway/build/start-server.js'
+
+/**
+ * Starts Portkey's gateway as its README does (`npx @portkey-ai/gateway`, here with `--headless`),
+ * with a preload that forces its `listen` onto 127.0.0.1 (it binds every interface by default).
+ */
+function startPortkey(label: string): Promise<ServerProcess> {
+  return startServer({
+    name: label,
+    args: ['--import', `${BENCH_DIR}src/children/loopback-preload.mjs`, PORTKEY_SCRIPT, '--port=0', '--headless'],
+  })
+}
+
+/** The fake upstream behind a target, as a target of its own (for set-up calls that bypass the gateway). */
+export function upstreamTarget(target: Target): Target {
+  return {
+    label: `${target.label}: upstream`,
+    baseURL: `${target.upstream.origin}/v1`,
+    headers: { authorization: `Bearer ${UPSTREAM_API_KEY}` },
+    server: target.upstream,
+    upstream: target.upstream,
+    stop: () => target.upstream.stop(),
+  }
+}
