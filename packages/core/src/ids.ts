@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
 
@@ -28,10 +28,15 @@ export function derivedFileId(batchId: string, providerFileId: string): string {
 
 /** A new batch id shaped like OpenAI's: `batch_` and 32 hex digits. */
 export function newBatchId(): string {
-  return `batch_${randomBytes(16).toString('hex')}`
+  return `batch_${hex32()}`
 }
 
 /** A new request id for the `x-request-id` header. */
 export function newRequestId(): string {
-  return `req_${randomBytes(16).toString('hex')}`
+  return `req_${hex32()}`
+}
+
+/** 32 random hex digits (122 random bits): `randomUUID` draws from a cached pool, far cheaper per call than `randomBytes`. */
+function hex32(): string {
+  return randomUUID().replaceAll('-', '')
 }

@@ -187,7 +187,7 @@ export class BatchService {
       this.registerFile(batch, provider, upstream.errorFileId, 'error'),
     ])
     const next: BatchRecord = { ...batch, ...progressOf(upstream, redactor(batch)), outputFileId, errorFileId }
-    if (JSON.stringify(next) !== JSON.stringify(batch)) await this.store.updateBatch(next)
+    if (changed(batch, next)) await this.store.updateBatch(next)
     if (TERMINAL_STATUSES.has(next.status)) this.lifecycle.ended(next)
     return next
   }
@@ -265,6 +265,20 @@ function progressOf(upstream: ProviderBatch, redact: (text: string | null) => st
     errors: upstream.errors?.map((e) => ({ ...e, message: redact(e.message) })) ?? null,
     usage: upstream.usage,
   }
+}
+
+/** Whether a refresh changed anything worth writing: only these fields come from the provider. */
+function changed(before: BatchRecord, after: BatchRecord): boolean {
+  return (
+    before.status !== after.status ||
+    before.outputFileId !== after.outputFileId ||
+    before.errorFileId !== after.errorFileId ||
+    before.requestCounts.total !== after.requestCounts.total ||
+    before.requestCounts.completed !== after.requestCounts.completed ||
+    before.requestCounts.failed !== after.requestCounts.failed ||
+    JSON.stringify([before.errors, before.usage, before.expiresAt]) !==
+      JSON.stringify([after.errors, after.usage, after.expiresAt])
+  )
 }
 
 function cannotCancel(status: string): ApiError {
