@@ -134,6 +134,30 @@ describe('routing by model', () => {
     }
   })
 
+  it('cancels a Vertex batch with a full Batch object, and deletes its file from the bucket', async () => {
+    const file = await client.files.create({
+      file: await toFile(Buffer.from(line('w1', 'gemini-2.5-flash')), 'w.jsonl'),
+      purpose: 'batch',
+    })
+    const { providerFileId } = await kit.files.retrieve({ owner: 'default' }, file.id)
+    const objectsOfFile = () => [...gcpFake.objects.keys()].filter((key) => key.includes(providerFileId))
+    expect(objectsOfFile().length).toBeGreaterThan(0)
+    const batch = await client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    })
+    const cancelling = await client.batches.cancel(batch.id)
+    schemas.assert('Batch', cancelling)
+    expect(cancelling).toMatchObject({ id: batch.id, status: expect.stringMatching(/^cancell/) })
+    let current = cancelling
+    for (let i = 0; i < 5 && current.status !== 'cancelled'; i++) current = await client.batches.retrieve(batch.id)
+    expect(current.status).toBe('cancelled')
+    expect(await client.files.delete(file.id)).toMatchObject({ deleted: true })
+    expect(objectsOfFile()).toEqual([])
+    await expect(client.files.retrieve(file.id)).rejects.toMatchObject({ status: 404 })
+  })
+
   it('runs another gpt-4 model on OpenAI under its own name', async () => {
     const file = await client.files.create({
       file: await toFile(Buffer.from(line('c', 'gpt-4.1')), 'x.jsonl'),
