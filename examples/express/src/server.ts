@@ -1,17 +1,14 @@
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import type { BatchKit } from '@batchkit/core'
-import { createExampleKit, describeStore, type ExampleConfig, type ExampleRunOptions } from '@batchkit/example-support'
+import {
+  createExampleKit,
+  describeStore,
+  type ExampleConfig,
+  type ExampleRunOptions,
+  type RunningExample,
+} from '@batchkit/example-support'
 import { createExpressRouter } from '@batchkit/express'
 import express from 'express'
-
-/** A running example app. */
-export interface RunningExample {
-  /** The base URL to give an OpenAI client, `/v1` included. */
-  baseURL: string
-  kit: BatchKit
-  close(): Promise<void>
-}
 
 /** Starts the Express app with batchkit mounted at `/v1`. */
 export async function startExample(

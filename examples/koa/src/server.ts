@@ -1,19 +1,16 @@
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import type { BatchKit } from '@batchkit/core'
-import { createExampleKit, describeStore, type ExampleConfig, type ExampleRunOptions } from '@batchkit/example-support'
+import {
+  createExampleKit,
+  describeStore,
+  type ExampleConfig,
+  type ExampleRunOptions,
+  type RunningExample,
+} from '@batchkit/example-support'
 import { createKoaMiddleware } from '@batchkit/koa'
 import { bodyParser } from '@koa/bodyparser'
 import Router from '@koa/router'
 import Koa from 'koa'
-
-/** A running example app. */
-export interface RunningExample {
-  /** The base URL to give an OpenAI client, `/v1` included. */
-  baseURL: string
-  kit: BatchKit
-  close(): Promise<void>
-}
 
 /** Starts the Koa app with batchkit answering under `/v1`, beside the app's own router. */
 export async function startExample(

@@ -1,21 +1,22 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { BatchKit } from '@batchkit/core'
-import { describeStore, type ExampleConfig, type ExampleRunOptions } from '@batchkit/example-support'
+import {
+  describeStore,
+  type ExampleConfig,
+  type ExampleRunOptions,
+  type RunningExample,
+} from '@batchkit/example-support'
 import { BATCH_KIT } from '@batchkit/nestjs'
 import type { INestApplication } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core'
 import { AppModule } from './app.module.js'
 
-/** A running example app. */
-export interface RunningExample {
-  /** The base URL to give an OpenAI client, `/v1` included. */
-  baseURL: string
+/** The running Nest app, beside what every example gives. */
+export interface RunningNestExample extends RunningExample {
   /** The app's own root, for its own routes (`/reports/usage`). */
   origin: string
   app: INestApplication
-  kit: BatchKit
-  close(): Promise<void>
 }
 
 /** Starts the Nest app (on platform-express) with batchkit answering under `/v1`. */
@@ -23,7 +24,7 @@ export async function startExample(
   config: ExampleConfig,
   log: (line: string) => void = (line) => console.log(line),
   options: ExampleRunOptions = {},
-): Promise<RunningExample> {
+): Promise<RunningNestExample> {
   const app = await NestFactory.create(AppModule.register(config, { log, ...options }), {
     logger: ['error', 'warn'],
     // Close keep-alive connections on app.close(), so shutting down never waits for idle clients.

@@ -5,12 +5,12 @@ import { configFromEnv, runDemo } from '@batchkit/example-support'
 import { exampleSmokeSuite } from '@batchkit/example-support/smoke-suite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ReportsService } from '../src/reports.js'
-import { type RunningExample, startExample } from '../src/server.js'
+import { type RunningNestExample, startExample } from '../src/server.js'
 
 exampleSmokeSuite('NestJS', startExample)
 
 describe('the NestJS example, beyond the shared smoke suite', () => {
-  let example: RunningExample
+  let example: RunningNestExample
   beforeAll(async () => {
     const config = configFromEnv({ PORT: '0', BATCHKIT_API_KEYS: 'sk-team:team,sk-other:other' })
     example = await startExample(config, () => undefined, { fakeStepMs: 20 })

@@ -1,3 +1,4 @@
+import type { BatchKit } from '@batchkit/core'
 import type { ExampleConfig } from './config.js'
 
 /** How an example app is run, besides its settings. */
@@ -13,6 +14,11 @@ export interface StartedExample {
   /** The base URL to give an OpenAI client, `/v1` included. */
   baseURL: string
   close(): Promise<void>
+}
+
+/** A running example app, with the kit it mounts. */
+export interface RunningExample extends StartedExample {
+  kit: BatchKit
 }
 
 /** Starts an example app: what each example's `src/server.ts` exports. */
