@@ -472,7 +472,7 @@ function assistantParts(message: Json, path: string, calls: Map<string, string>)
   const parts: GeminiPart[] = []
   const { content } = message
   if (typeof content === 'string') {
-    // An empty text beside tool calls says nothing; alone it becomes Gemini's non-empty placeholder below.
+    // An empty text beside tool calls says nothing; alone it becomes the single space Gemini needs (below).
     if (content !== '') parts.push(textPart(content))
   } else if (Array.isArray(content)) {
     content.forEach((part: unknown, index) => {
