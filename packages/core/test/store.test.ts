@@ -2,7 +2,7 @@ import type { Keyv } from 'keyv'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
-import { createIndexFor } from '../src/store/create-index.js'
+import { coordinationFor } from '../src/store/create-index.js'
 import type { OrderedIndex } from '../src/store/ordered-index.js'
 import { type ListOrder, RecordStore } from '../src/store/records.js'
 import type { BatchRecord, FilePurpose, FileRecord, Page } from '../src/types.js'
@@ -133,7 +133,7 @@ describe.each(backends)('records and lists in $label', (backend) => {
 
   beforeAll(() => {
     keyv = backend.connect()
-    index = createIndexFor(keyv)
+    index = coordinationFor(keyv).index
     store = new RecordStore(keyv, index, () => undefined)
   })
 

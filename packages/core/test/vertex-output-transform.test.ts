@@ -1,4 +1,4 @@
-import { Readable, Writable } from 'node:stream'
+import { PassThrough, Readable, Writable } from 'node:stream'
 import { createSchemaValidator } from '@batchkit/testkit'
 import type { ChatCompletion } from 'openai/resources/chat/completions'
 import { describe, expect, it } from 'vitest'
@@ -12,7 +12,6 @@ import {
   routeVertexOutput,
   rowError,
   usageOf,
-  vertexOutputStream,
 } from '../src/providers/vertex/output-transform.js'
 
 const schemas = createSchemaValidator()
@@ -430,10 +429,16 @@ describe('streaming the predictions', () => {
     })
   })
 
-  it('serves one file at a time as a byte stream', async () => {
-    const source = () => Readable.from(chunked(fileOne + fileTwo, 5))
-    const output = await collect(vertexOutputStream(source(), 'output', { idSeed: 'b' }))
-    const errors = await collect(vertexOutputStream(source(), 'error', { idSeed: 'b' }))
+  it('writes the output and error files apart, the same bytes every time', async () => {
+    const convert = async () => {
+      const [output, error] = [new PassThrough(), new PassThrough()]
+      const texts = Promise.all([collect(output), collect(error)])
+      await routeVertexOutput(Readable.from(chunked(fileOne + fileTwo, 5)), { output, error }, { idSeed: 'b' })
+      output.end()
+      error.end()
+      return texts
+    }
+    const [output, errors] = await convert()
     expect(
       output
         .split('\n')
@@ -447,7 +452,7 @@ describe('streaming the predictions', () => {
         .map((line) => JSON.parse(line).custom_id),
     ).toEqual(['fail-b'])
     // The same predictions convert to the same bytes.
-    expect(await collect(vertexOutputStream(source(), 'output', { idSeed: 'b' }))).toBe(output)
+    expect((await convert())[0]).toBe(output)
   })
 
   it('counts while it yields', async () => {

@@ -15,7 +15,6 @@ import {
   convertBatchLine,
   toGeminiRequest,
   toVertexInputLine,
-  toVertexJsonl,
   VertexRequestTransform,
 } from '../src/providers/vertex/request-transform.js'
 
@@ -686,21 +685,20 @@ describe('VertexRequestTransform', () => {
   })
 })
 
-describe('toVertexJsonl and concatJsonlSources', () => {
-  it('converts an async iterable of chunks', async () => {
+describe('VertexRequestTransform over a stream, and concatJsonlSources', () => {
+  it('converts a stream of chunks, and refuses one without requests', async () => {
     const input = [JSON.stringify(chatLine('a')), JSON.stringify(chatLine('b'))].join('\n')
     const out: string[] = []
-    for await (const chunk of toVertexJsonl([
-      Buffer.from(input.slice(0, 10)),
-      input.slice(10),
-    ] as unknown as AsyncIterable<Buffer>)) {
-      out.push(chunk.toString('utf8'))
+    for await (const chunk of Readable.from([Buffer.from(input.slice(0, 10)), Buffer.from(input.slice(10))]).pipe(
+      new VertexRequestTransform(),
+    )) {
+      out.push((chunk as Buffer).toString('utf8'))
     }
     expect(out.join('')).toBe(
       `${JSON.stringify(toVertexInputLine(chatLine('a')))}\n${JSON.stringify(toVertexInputLine(chatLine('b')))}\n`,
     )
     await expect(async () => {
-      for await (const _ of toVertexJsonl(Readable.from([Buffer.from('\n')]))) {
+      for await (const _ of Readable.from([Buffer.from('\n')]).pipe(new VertexRequestTransform())) {
         // drain
       }
     }).rejects.toThrow(ApiError)

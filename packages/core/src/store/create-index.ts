@@ -46,11 +46,6 @@ export function coordinationFor(keyv: Keyv): Coordination {
   return local
 }
 
-/** The ordered index that fits a Keyv store; see {@link coordinationFor}. */
-export function createIndexFor(keyv: Keyv): OrderedIndex {
-  return coordinationFor(keyv).index
-}
-
 function isRedisAdapter(store: unknown): store is { getClient(): Promise<unknown> } {
   if (typeof store !== 'object' || store === null || typeof (store as { getClient?: unknown }).getClient !== 'function')
     return false

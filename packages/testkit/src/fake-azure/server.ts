@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { type AddressInfo, isIP } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BatchRunner } from '../fake-openai/batch-runner.js'
@@ -11,6 +11,7 @@ import { deleteFile, downloadFile, type FilesContext, receiveUpload } from '../f
 import { integerQuery, paginate, sendJson } from '../fake-openai/http.js'
 import { newRequestId } from '../fake-openai/ids.js'
 import type { FakeBatch, FakeFile } from '../fake-openai/types.js'
+import { assertLoopback, assertProgress, stopper } from '../loopback.js'
 import { AZURE_EXPIRY_RANGE, createAzureBatch } from './batches.js'
 import {
   azureErrorForStatus,
@@ -65,11 +66,6 @@ interface Route {
   handle(call: Call): unknown
 }
 
-function isLoopback(host: string): boolean {
-  if (host === 'localhost' || host === '::1') return true
-  return isIP(host) === 4 && host.startsWith('127.')
-}
-
 /**
  * Starts a loopback fake of Azure OpenAI's Files and Batches API, in both URL shapes: the dated API
  * (`/openai/files?api-version=…`, `api-version` required and checked) and the v1 API
@@ -88,13 +84,11 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
   const maxRequests = options.maxRequestsPerFile ?? 100_000
   const host = options.host ?? '127.0.0.1'
   const progress = options.progress ?? 'per-poll'
-  if (!isLoopback(host)) throw new Error(`startFakeAzure only binds loopback addresses, not '${host}'`)
+  assertLoopback('startFakeAzure', host)
   if (!Number.isInteger(pendingPolls) || pendingPolls < 0) {
     throw new RangeError(`pendingPolls must be a non-negative integer, got ${pendingPolls}`)
   }
-  if (progress !== 'per-poll' && !(Number.isFinite(progress) && progress >= 0)) {
-    throw new RangeError(`progress must be 'per-poll' or a number of milliseconds, got ${String(progress)}`)
-  }
+  assertProgress(progress)
 
   const ownsDataDir = options.dataDir === undefined
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'fake-azure-')))
@@ -312,7 +306,6 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
   const { port } = server.address() as AddressInfo
   const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 
-  let closing: Promise<void> | undefined
   return {
     endpoint,
     v1BaseURL: `${endpoint}/openai/v1`,
@@ -336,17 +329,6 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
       processingFailures += times
     },
     expire: (batchId) => runner.expire(batchId),
-    close() {
-      closing ??= (async () => {
-        runner.close()
-        for (const res of hanging) res.socket?.destroy()
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
-        server.closeAllConnections()
-        await stopped
-        await runner.settled()
-        if (ownsDataDir) await rm(dataDir, { recursive: true, force: true })
-      })()
-      return closing
-    },
+    close: stopper({ runner, hanging, servers: [server], dataDir, ownsDataDir }),
   }
 }

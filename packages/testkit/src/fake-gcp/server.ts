@@ -1,9 +1,10 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { type AddressInfo, isIP } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Faults } from '../fake-openai/faults.js'
+import { assertLoopback, assertProgress, stopper } from '../loopback.js'
 import {
   errorForStatus,
   type GcpService,
@@ -19,11 +20,6 @@ import type { FakeGcp, FakeGcpOptions, FakeGcpRequest } from './types.js'
 import { handleVertex, type VertexContext } from './vertex.js'
 
 const DEFAULT_CHUNK_BYTES = 256 * 1024
-
-function isLoopback(host: string): boolean {
-  if (host === 'localhost' || host === '::1') return true
-  return isIP(host) === 4 && host.startsWith('127.')
-}
 
 /**
  * Starts loopback fakes of Google Cloud Storage's JSON API and Vertex AI's batch prediction jobs, on two ports
@@ -43,10 +39,8 @@ export async function startFakeGcp(options: FakeGcpOptions = {}): Promise<FakeGc
   const host = options.host ?? '127.0.0.1'
   const progress = options.progress ?? 'per-poll'
   const chunkBytes = options.resumableChunkBytes ?? DEFAULT_CHUNK_BYTES
-  if (!isLoopback(host)) throw new Error(`startFakeGcp only binds loopback addresses, not '${host}'`)
-  if (progress !== 'per-poll' && !(Number.isFinite(progress) && progress >= 0)) {
-    throw new RangeError(`progress must be 'per-poll' or a number of milliseconds, got ${String(progress)}`)
-  }
+  assertLoopback('startFakeGcp', host)
+  assertProgress(progress)
   if (!Number.isInteger(chunkBytes) || chunkBytes < 1)
     throw new RangeError('resumableChunkBytes must be a positive integer')
 
@@ -129,7 +123,6 @@ export async function startFakeGcp(options: FakeGcpOptions = {}): Promise<FakeGc
   }
   gcsOrigin = `http://${urlHost}:${gcsPort}`
 
-  let closing: Promise<void> | undefined
   return {
     gcsBaseURL: gcsOrigin,
     vertexBaseURL: `http://${urlHost}:${vertexPort}`,
@@ -145,20 +138,6 @@ export async function startFakeGcp(options: FakeGcpOptions = {}): Promise<FakeGc
       if (!object) throw new Error(`No object gs://${bucket}/${name}`)
       return readFile(object.path)
     },
-    close() {
-      closing ??= (async () => {
-        runner.close()
-        for (const res of hanging) res.socket?.destroy()
-        const stopped = Promise.all(
-          [gcsServer, vertexServer].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
-        )
-        gcsServer.closeAllConnections()
-        vertexServer.closeAllConnections()
-        await stopped
-        await runner.settled()
-        if (ownsDataDir) await rm(dataDir, { recursive: true, force: true })
-      })()
-      return closing
-    },
+    close: stopper({ runner, hanging, servers: [gcsServer, vertexServer], dataDir, ownsDataDir }),
   }
 }

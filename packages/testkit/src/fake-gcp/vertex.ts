@@ -1,10 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { readJsonRequest } from '../loopback.js'
 import { GoogleError, invalidArgument, noRoute, sendJson } from './errors.js'
 import type { CreateJobParams, JobRunner } from './job-runner.js'
 import { parseGsPrefix, parseGsUri } from './storage.js'
 import type { FakeVertexJob } from './types.js'
-
-const MAX_JSON_BODY_BYTES = 1024 * 1024
 
 export interface VertexContext {
   runner: JobRunner
@@ -231,21 +230,11 @@ function parseFilter(filter: string): (job: FakeVertexJob) => boolean {
   return (job) => tests.every((test) => test(job))
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_JSON_BODY_BYTES) throw new GoogleError(413, 'Request payload size exceeds the limit.')
-    chunks.push(chunk)
-  }
-  const text = Buffer.concat(chunks).toString('utf8')
-  if (text.trim() === '') return {}
-  try {
-    return JSON.parse(text)
-  } catch {
-    throw invalidArgument('Invalid JSON payload received.')
-  }
+function readJson(req: IncomingMessage): Promise<unknown> {
+  return readJsonRequest(req, {
+    tooLarge: () => new GoogleError(413, 'Request payload size exceeds the limit.'),
+    unparseable: () => invalidArgument('Invalid JSON payload received.'),
+  })
 }
 
 function required(field: string): GoogleError {

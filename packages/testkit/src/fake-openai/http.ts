@@ -1,8 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { readJsonRequest } from '../loopback.js'
 import { ApiError, integerOutOfRange, unparseableJson } from './errors.js'
-
-/** Largest JSON request body the fake reads; batch creation bodies are tiny. */
-const MAX_JSON_BODY_BYTES = 1024 * 1024
 
 /** Sends a JSON body with OpenAI's content type. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -21,21 +19,11 @@ export function sendError(res: ServerResponse, error: ApiError): void {
 }
 
 /** Reads and parses a JSON request body; an empty body is `{}`. */
-export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_JSON_BODY_BYTES) throw new ApiError(413, 'Request body too large.')
-    chunks.push(chunk)
-  }
-  const text = Buffer.concat(chunks).toString('utf8')
-  if (text.trim() === '') return {}
-  try {
-    return JSON.parse(text)
-  } catch {
-    throw unparseableJson()
-  }
+export function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  return readJsonRequest(req, {
+    tooLarge: () => new ApiError(413, 'Request body too large.'),
+    unparseable: unparseableJson,
+  })
 }
 
 export const isRecord = (value: unknown): value is Record<string, unknown> =>

@@ -1,9 +1,9 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { isIP } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { assertLoopback, assertProgress, stopper } from '../loopback.js'
 import { BatchRunner } from './batch-runner.js'
 import { type BatchesContext, cancelBatch, createBatch, listBatches, retrieveBatch } from './batches.js'
 import { ApiError, errorForStatus, incorrectApiKey, invalidUrl, missingApiKey } from './errors.js'
@@ -54,11 +54,6 @@ const ROUTES: Route[] = [
   },
 ]
 
-function isLoopback(host: string): boolean {
-  if (host === 'localhost' || host === '::1') return true
-  return isIP(host) === 4 && host.startsWith('127.')
-}
-
 /**
  * Starts a loopback fake of OpenAI's Files and Batches API that speaks the real wire format (File and Batch
  * objects, list envelopes, error bodies, output/error JSONL), for tests and demos.
@@ -67,10 +62,8 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   const apiKey = options.apiKey ?? 'sk-fake-upstream'
   const host = options.host ?? '127.0.0.1'
   const progress = options.progress ?? 'per-poll'
-  if (!isLoopback(host)) throw new Error(`startFakeOpenAI only binds loopback addresses, not '${host}'`)
-  if (progress !== 'per-poll' && !(Number.isFinite(progress) && progress >= 0)) {
-    throw new RangeError(`progress must be 'per-poll' or a number of milliseconds, got ${String(progress)}`)
-  }
+  assertLoopback('startFakeOpenAI', host)
+  assertProgress(progress)
 
   const ownsDataDir = options.dataDir === undefined
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'fake-openai-')))
@@ -136,7 +129,6 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   const { port } = server.address() as AddressInfo
   const urlHost = host.includes(':') ? `[${host}]` : host
 
-  let closing: Promise<void> | undefined
   return {
     baseURL: `http://${urlHost}:${port}/v1`,
     apiKey,
@@ -145,17 +137,6 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     requests,
     failNext: (opts) => faults.add(opts),
     expire: (batchId) => runner.expire(batchId),
-    close() {
-      closing ??= (async () => {
-        runner.close()
-        for (const res of hanging) res.socket?.destroy()
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
-        server.closeAllConnections()
-        await stopped
-        await runner.settled()
-        if (ownsDataDir) await rm(dataDir, { recursive: true, force: true })
-      })()
-      return closing
-    },
+    close: stopper({ runner, hanging, servers: [server], dataDir, ownsDataDir }),
   }
 }

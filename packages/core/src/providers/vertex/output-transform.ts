@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { Readable, type Writable } from 'node:stream'
+import type { Writable } from 'node:stream'
 import { ApiError } from '../../errors.js'
 import type { BatchUsage } from '../../types.js'
 import { customIdOfRow } from './custom-id.js'
@@ -296,22 +296,6 @@ export async function routeVertexOutput(
     if (!sink.write(row.text)) await once(sink, 'drain')
   }
   return counts
-}
-
-/** Only the lines of one file (`output` or `error`), as a byte stream with backpressure: for downloads. */
-export function vertexOutputStream(
-  source: AsyncIterable<Uint8Array | string>,
-  route: OutputRoute,
-  options: VertexOutputOptions = {},
-): Readable {
-  return Readable.from(
-    (async function* () {
-      for await (const row of convertVertexOutput(source, options)) {
-        if (row.route === route) yield Buffer.from(row.text, 'utf8')
-      }
-    })(),
-    { objectMode: false },
-  )
 }
 
 /** Counts with nothing counted yet. */

@@ -259,29 +259,6 @@ export class VertexRequestTransform extends Transform {
   }
 }
 
-/** The same conversion as {@link VertexRequestTransform}, as an async generator over a byte source. */
-export async function* toVertexJsonl(
-  source: AsyncIterable<Uint8Array | string>,
-  options: VertexRequestTransformOptions = {},
-): AsyncGenerator<Buffer> {
-  const splitter = newSplitter(options)
-  let requests = 0
-  const ready: Buffer[] = []
-  const onLine = (line: Buffer, lineNumber: number): void => {
-    const converted = convertBatchLine(line, lineNumber)
-    if (converted !== undefined) ready.push(converted)
-  }
-  for await (const chunk of source) {
-    splitter.push(toBytes(chunk), onLine)
-    requests += ready.length
-    yield* ready.splice(0)
-  }
-  splitter.end(onLine)
-  requests += ready.length
-  yield* ready.splice(0)
-  if (requests === 0) throw emptyFile()
-}
-
 function newSplitter(options: VertexRequestTransformOptions): LineSplitter {
   return new LineSplitter(
     options.maxLineBytes ?? DEFAULT_UPLOAD_LIMITS.maxLineBytes,
