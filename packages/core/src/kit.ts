@@ -8,6 +8,9 @@ import type { BatchEventCallback } from './events/types.js'
 import { type ErrorReporter, FileService } from './files/service.js'
 import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './files/upload-limits.js'
 import { createHttpHandler, type HttpHandler } from './http/handler.js'
+import { IdempotencyKeys } from './intents/idempotency.js'
+import { type Intent, IntentLog } from './intents/intent-log.js'
+import { IntentReconciler, type ReconcileOptions } from './intents/reconciler.js'
 import { type Logger, SILENT_LOGGER } from './observability/logger.js'
 import { recordBatchCreated } from './observability/telemetry.js'
 import { createPricing, type PriceOverride } from './pricing/cost.js'
@@ -47,6 +50,8 @@ export interface BatchKitOptions {
   delivery?: DeliveryOptions
   /** How unfinished batches are followed to their end. */
   tracking?: TrackingOptions
+  /** How creates that a crash cut short are found and finished or undone; runs where tracking runs. */
+  reconcile?: ReconcileOptions
   /** Batch prices per model, over or beside the built-in table (USD per million tokens). */
   prices?: Record<string, PriceOverride>
   /** A structured logger with pino's methods. @default silent */
@@ -100,36 +105,64 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     reportError,
     logger,
   )
+  const intents = new IntentLog(
+    store,
+    new DueQueue(index, 'intents'),
+    leases,
+    holder,
+    options.reconcile?.graceMs ?? 120_000,
+    reportError,
+  )
+  const idempotency = new IdempotencyKeys(store, leases, intents, holder, reportError)
   const files = new FileService(
     store,
     providers,
     { ...DEFAULT_UPLOAD_LIMITS, ...options.limits },
     reportError,
+    intents,
+    idempotency,
     options.limits?.maxBatchRequests === undefined,
   )
   let tracker: BatchTracker | undefined
-  const batches = new BatchService(store, providers, reportError, {
-    async created(batch, input) {
-      await outbox.emit(createdEvent(batch, input))
-      await tracker?.follow(batch)
-      recordBatchCreated({ provider: batch.provider, model: batch.model })
+  const batches = new BatchService(
+    store,
+    providers,
+    reportError,
+    {
+      async created(batch, requestCount) {
+        await outbox.emit(createdEvent(batch, requestCount))
+        await tracker?.follow(batch)
+        recordBatchCreated({ provider: batch.provider, model: batch.model })
+      },
+      ended(batch) {
+        tracker?.nudge(batch.id).catch((error) => reportError(error, `nudging the tracker for ${batch.id}`))
+      },
     },
-    ended(batch) {
-      tracker?.nudge(batch.id).catch((error) => reportError(error, `nudging the tracker for ${batch.id}`))
-    },
-  })
+    intents,
+    idempotency,
+  )
+  const reconciler = new IntentReconciler(
+    intents,
+    (intent: Intent) => (intent.kind === 'file' ? files.settleIntent(intent) : batches.settleIntent(intent)),
+    options.reconcile?.intervalMs ?? 10_000,
+    reportError,
+    logger,
+  )
   tracker = new BatchTracker(
     batches,
     store,
     new DueQueue(index, 'tracking'),
     leases,
     holder,
-    createFinisher({ store, providers, pricing, outbox }),
+    createFinisher({ store, providers, pricing, outbox, runDeferredDelete: (id) => files.runDeferredDelete(id) }),
     options.tracking ?? {},
     reportError,
     logger,
   )
-  if (options.tracking?.enabled !== false) tracker.start()
+  if (options.tracking?.enabled !== false) {
+    tracker.start()
+    reconciler.start()
+  }
   outbox.start()
 
   return {
@@ -139,7 +172,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     authenticated: options.authenticate !== undefined,
     multiInstanceSafe: index.shared && leases.shared,
     close: once(async () => {
-      await Promise.all([tracker?.stop(), outbox.stop()])
+      await Promise.all([tracker?.stop(), outbox.stop(), reconciler.stop()])
       await providers.close()
     }),
   }

@@ -162,6 +162,9 @@ export interface BatchRecord extends BatchProgress {
   /** Our ids for the output and error files, once the provider has them. */
   outputFileId: string | null
   errorFileId: string | null
+  /** The provider's ids of the output and error files: billing reads these, never the tenant's file records. */
+  providerOutputFileId?: string | null
+  providerErrorFileId?: string | null
   /** Usage and cost once the batch has ended and been billed; kept in a record of its own, attached on reads. */
   billing?: BatchBilling | null
 }
@@ -178,4 +181,24 @@ export interface ListOptions {
   after?: string
   /** How many items at most. */
   limit?: number
+}
+
+/** What batchkit knows of a batch before its provider has it: written down in the batch's intent. */
+export type BatchDraft = Pick<
+  BatchRecord,
+  | 'id'
+  | 'owner'
+  | 'provider'
+  | 'providerInputFileId'
+  | 'endpoint'
+  | 'model'
+  | 'inputFileId'
+  | 'completionWindow'
+  | 'metadata'
+  | 'createdAt'
+  | 'createdAtMs'
+> & {
+  /** The input file's request count, for the `acreate_batch` event. */
+  requestCount: number
+  outputExpiresAfter: ExpiresAfter | null
 }

@@ -1,11 +1,15 @@
+import { createHash } from 'node:crypto'
 import { ApiError, invalidValue, isApiError, notFound } from '../errors.js'
 import type { ErrorReporter } from '../files/service.js'
 import { derivedFileId, newBatchId } from '../ids.js'
+import type { IdempotencyKeys } from '../intents/idempotency.js'
+import type { Intent, IntentLog } from '../intents/intent-log.js'
 import type { ProviderRegistry } from '../providers/registry.js'
 import type { Provider, ProviderBatch } from '../providers/types.js'
 import type { RecordStore } from '../store/records.js'
 import {
   type BatchBilling,
+  type BatchDraft,
   type BatchProgress,
   type BatchRecord,
   type FileRecord,
@@ -14,7 +18,7 @@ import {
   TERMINAL_STATUSES,
 } from '../types.js'
 import { mapConcurrently } from '../util/map-concurrently.js'
-import { type CreateBatchInput, validateCreateBatch } from './validate.js'
+import { type CreateBatchInput, type ValidBatchInput, validateCreateBatch } from './validate.js'
 
 export type { CreateBatchInput } from './validate.js'
 
@@ -26,22 +30,31 @@ export interface ListBatchesOptions {
   limit?: number
 }
 
+/** Options of a create. */
+export interface CreateOptions {
+  /** The client's `Idempotency-Key`: a retry with the same key and request answers the first result. */
+  idempotencyKey?: string
+}
+
+/** How far before an intent's start the provider's objects are searched, for clock skew between hosts and provider. */
+const FIND_MARGIN_SECONDS = 300
+
 /** How many provider refreshes one list request runs at once. */
 const LIST_REFRESH_CONCURRENCY = 8
 
 /** What the rest of the kit hears from the batch service. */
 export interface BatchLifecycle {
-  /** After a new batch is stored; when it fails, the create is undone and fails too. */
-  created(batch: BatchRecord, input: FileRecord): Promise<void>
+  /** After a new batch is stored; when it fails, the create is undone and fails too. Safe to repeat. */
+  created(batch: BatchRecord, requestCount: number): Promise<void>
   /** When a refresh sees a batch end (the tracker then bills it without waiting for its next poll). */
   ended(batch: BatchRecord): void
 }
 
 /**
  * Batches: create, retrieve, list and cancel, scoped to the caller's own batches. Reads refresh
- * unfinished batches from their provider, so a client never sees a stale status, register the
- * provider's output and error files under batchkit ids owned by the batch's owner, and attach the
- * usage and cost of batches that have been billed.
+ * unfinished batches from their provider, so a client never sees a stale status, and register the
+ * provider's output and error files under batchkit ids owned by the batch's owner. A batch that has
+ * ended is shown ended only with its usage and cost settled; until then it shows `finalizing`.
  */
 export class BatchService {
   constructor(
@@ -49,11 +62,52 @@ export class BatchService {
     private readonly providers: ProviderRegistry,
     private readonly reportError: ErrorReporter,
     private readonly lifecycle: BatchLifecycle,
+    private readonly intents: IntentLog,
+    private readonly idempotency: IdempotencyKeys,
   ) {}
 
-  /** Validates the request like OpenAI, starts the batch on the input file's provider, and records it. */
-  async create(principal: Principal, input: CreateBatchInput): Promise<BatchRecord> {
+  /**
+   * Validates the request like OpenAI, starts the batch on the input file's provider, and records it.
+   * The batch is written down as an intent under its batchkit id before the provider is asked, and the
+   * provider's batch is tagged with that id, so a crash at any point leaves something the reconciler
+   * can adopt. With an `idempotencyKey`, a retry answers the first result instead of creating again.
+   */
+  async create(principal: Principal, input: CreateBatchInput, options: CreateOptions = {}): Promise<BatchRecord> {
     const request = validateCreateBatch(input)
+    const key = options.idempotencyKey
+    if (key === undefined) return this.createAs(newBatchId(), principal, request)
+    const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('hex')
+    return this.idempotency.run(principal.owner, key, {
+      fingerprint,
+      newId: newBatchId,
+      create: async (id) => ({ value: await this.createAs(id, principal, request), fingerprint }),
+      replay: (id) => this.retrieve(principal, id),
+      exists: async (id) => (await this.store.getBatch(id)) !== undefined,
+      settle: (intent) => this.settleIntent(intent),
+    })
+  }
+
+  /**
+   * Finishes a batch create that a crash cut short: a stored batch gets its `acreate_batch` and
+   * tracking (both safe to repeat); a batch the provider has under this id is adopted; nothing
+   * upstream means the create never happened. Provider or store failures throw, to be retried.
+   */
+  async settleIntent(intent: Intent): Promise<void> {
+    if (intent.kind !== 'batch') throw new TypeError(`not a batch intent: ${intent.id}`)
+    const stored = await this.store.getBatch(intent.id)
+    if (stored) {
+      await this.lifecycle.created(stored, intent.batch.requestCount)
+      return
+    }
+    const since = Math.floor(intent.createdAtMs / 1000) - FIND_MARGIN_SECONDS
+    const upstream = await this.providers.get(intent.provider).findBatch(intent.id, since)
+    if (!upstream) return
+    const batch = recordOf(intent.batch, upstream)
+    await this.store.addBatch(batch)
+    await this.lifecycle.created(batch, intent.batch.requestCount)
+  }
+
+  private async createAs(id: string, principal: Principal, request: ValidBatchInput): Promise<BatchRecord> {
     const file = await this.store.getFile(request.inputFileId)
     if (!file || file.owner !== principal.owner) {
       throw new ApiError(404, `No such File object: ${request.inputFileId}`, { param: 'input_file_id' })
@@ -71,18 +125,11 @@ export class BatchService {
       )
     }
     const provider = this.providers.get(file.provider)
-    const upstream = await provider.createBatch({ ...request, inputFileId: file.providerFileId })
     const createdAtMs = Date.now()
-    const id = newBatchId()
-    const batch: BatchRecord = {
-      ...progressOf(
-        upstream,
-        redactor({ providerBatchId: upstream.id, id, providerInputFileId: file.providerFileId, inputFileId: file.id }),
-      ),
+    const draft: BatchDraft = {
       id,
       owner: principal.owner,
       provider: file.provider,
-      providerBatchId: upstream.id,
       providerInputFileId: file.providerFileId,
       endpoint: request.endpoint,
       model: file.batchInput.model,
@@ -91,31 +138,55 @@ export class BatchService {
       metadata: request.metadata,
       createdAt: Math.floor(createdAtMs / 1000),
       createdAtMs,
-      outputFileId: null,
-      errorFileId: null,
+      requestCount: file.batchInput.requests,
+      outputExpiresAfter: request.outputExpiresAfter,
     }
+    const hold = await this.intents.begin({
+      kind: 'batch',
+      id,
+      owner: principal.owner,
+      provider: file.provider,
+      createdAtMs,
+      batch: draft,
+    })
+    let upstream: ProviderBatch
     try {
-      await this.store.addBatch(batch)
-      try {
-        await this.lifecycle.created(batch, file)
-      } catch (error) {
-        await this.store
-          .deleteBatch(batch)
-          .catch((e) => this.reportError(e, 'deleting a batch record after a failed create'))
-        throw error
-      }
+      upstream = await provider.createBatch({ ...request, inputFileId: file.providerFileId, tag: id })
     } catch (error) {
-      await provider
-        .cancelBatch(upstream.id)
-        .catch((e) => this.reportError(e, 'cancelling an upstream batch after a failed create'))
+      // Only a refusal proves nothing was made; after a timeout the reconciler asks the provider.
+      if (refusedUpstream(error))
+        await this.intents.end(id, hold).catch((e) => this.reportError(e, `ending the intent of ${id}`))
+      else await hold.release()
       throw error
     }
+    const batch = recordOf(draft, upstream)
+    try {
+      await this.store.addBatch(batch)
+      await this.lifecycle.created(batch, draft.requestCount)
+    } catch (error) {
+      // The client is told the create failed, so undo it; whatever cannot be undone, the reconciler adopts.
+      const undone = await Promise.all([
+        provider.cancelBatch(upstream.id).then(
+          () => true,
+          (e) => (this.reportError(e, 'cancelling an upstream batch after a failed create'), false),
+        ),
+        this.store.deleteBatch(batch).then(
+          () => true,
+          (e) => (this.reportError(e, 'deleting a batch record after a failed create'), false),
+        ),
+      ])
+      if (undone.every(Boolean)) await this.intents.end(id, hold).catch(() => hold.release())
+      else await hold.release()
+      throw error
+    }
+    // The batch exists and is followed: a failure to forget the intent only leaves the reconciler a no-op.
+    await this.intents.end(id, hold).catch((e) => this.reportError(e, `ending the intent of ${id}`))
     return batch
   }
 
   /** The caller's batch, refreshed from its provider unless it has ended, with its usage and cost once billed. */
   async retrieve(principal: Principal, id: string): Promise<BatchRecord> {
-    const [batch] = await this.withBilling([await this.refresh(await this.owned(principal, id))])
+    const [batch] = await this.present([await this.refresh(await this.owned(principal, id))])
     return batch as BatchRecord
   }
 
@@ -140,14 +211,14 @@ export class BatchService {
         return batch
       }),
     )
-    return { data: await this.withBilling(data), hasMore: page.hasMore }
+    return { data: await this.present(data), hasMore: page.hasMore }
   }
 
   /** Asks the provider to cancel; a batch that has already ended answers 409, one already cancelled as it is. */
   async cancel(principal: Principal, id: string): Promise<BatchRecord> {
-    const batch = await this.refresh(await this.owned(principal, id))
+    const [batch] = (await this.present([await this.refresh(await this.owned(principal, id))])) as [BatchRecord]
     if (batch.status === 'cancelled' || batch.status === 'cancelling') return batch
-    if (TERMINAL_STATUSES.has(batch.status)) throw cannotCancel(batch.status)
+    if (TERMINAL_STATUSES.has(batch.status) || batch.status === 'finalizing') throw cannotCancel(batch.status)
     const provider = this.providers.get(batch.provider)
     let upstream: ProviderBatch
     try {
@@ -157,7 +228,7 @@ export class BatchService {
       if (isApiError(error) && error.status === 409) return this.refreshOrThrow(batch, error)
       throw error
     }
-    const [cancelled] = await this.withBilling([await this.apply(batch, provider, upstream)])
+    const [cancelled] = await this.present([await this.apply(batch, provider, upstream)])
     return cancelled as BatchRecord
   }
 
@@ -171,7 +242,8 @@ export class BatchService {
   private async refreshOrThrow(batch: BatchRecord, conflict: ApiError): Promise<BatchRecord> {
     const fresh = await this.refresh(batch)
     if (TERMINAL_STATUSES.has(fresh.status) && fresh.status !== 'cancelled') throw cannotCancel(fresh.status)
-    if (fresh.status === 'cancelled' || fresh.status === 'cancelling') return fresh
+    if (fresh.status === 'cancelled' || fresh.status === 'cancelling')
+      return (await this.present([fresh]))[0] as BatchRecord
     throw conflict
   }
 
@@ -186,21 +258,38 @@ export class BatchService {
       this.registerFile(batch, provider, upstream.outputFileId, 'output'),
       this.registerFile(batch, provider, upstream.errorFileId, 'error'),
     ])
-    const next: BatchRecord = { ...batch, ...progressOf(upstream, redactor(batch)), outputFileId, errorFileId }
+    const next: BatchRecord = {
+      ...batch,
+      ...progressOf(upstream, redactor(batch)),
+      outputFileId,
+      errorFileId,
+      providerOutputFileId: upstream.outputFileId ?? batch.providerOutputFileId ?? null,
+      providerErrorFileId: upstream.errorFileId ?? batch.providerErrorFileId ?? null,
+    }
     if (changed(batch, next)) await this.store.updateBatch(next)
     if (TERMINAL_STATUSES.has(next.status)) this.lifecycle.ended(next)
     return next
   }
 
-  /** Attaches the billing of batches that have ended and been billed. */
-  private async withBilling(batches: BatchRecord[]): Promise<BatchRecord[]> {
+  /**
+   * What a client is shown: a batch that has ended carries its billing, and one whose billing is not
+   * settled yet is shown as still finishing (and its settling is asked for), so no answer ever says
+   * `completed` without the usage and cost that go with it.
+   */
+  private async present(batches: BatchRecord[]): Promise<BatchRecord[]> {
     const ended = batches.filter((batch) => TERMINAL_STATUSES.has(batch.status))
     const billings = await this.store.getRecords<BatchBilling>(
       'billing',
       ended.map((batch) => batch.id),
     )
-    const byId = new Map(ended.map((batch, i) => [batch.id, billings[i] ?? null]))
-    return batches.map((batch) => (byId.has(batch.id) ? { ...batch, billing: byId.get(batch.id) } : batch))
+    const byId = new Map(ended.map((batch, i) => [batch.id, billings[i]]))
+    return batches.map((batch) => {
+      if (!byId.has(batch.id)) return batch
+      const billing = byId.get(batch.id)
+      if (billing) return { ...batch, billing }
+      this.lifecycle.ended(batch)
+      return settling(batch)
+    })
   }
 
   /** Records a provider's output or error file under a batchkit id, once, whichever instance sees it first. */
@@ -248,6 +337,53 @@ function redactor(ids: BatchIds): (text: string | null) => string | null {
           .replaceAll(ids.providerBatchId, ids.id)
           .replace(ACCOUNT_IDS, '[account]')
 }
+
+/** A new batch's record: the draft its intent holds, and what the provider answered. */
+function recordOf(draft: BatchDraft, upstream: ProviderBatch): BatchRecord {
+  const { requestCount: _, outputExpiresAfter: __, ...fields } = draft
+  return {
+    ...progressOf(upstream, redactor({ ...fields, providerBatchId: upstream.id })),
+    ...fields,
+    providerBatchId: upstream.id,
+    outputFileId: null,
+    errorFileId: null,
+  }
+}
+
+/**
+ * An ended batch whose billing is not settled, as a client sees it: still cancelling, or finalizing,
+ * with no end time yet, so a client keeps polling and never reads an end without its cost.
+ */
+function settling(batch: BatchRecord): BatchRecord {
+  const cancelled = batch.status === 'cancelled'
+  return {
+    ...batch,
+    status: cancelled ? 'cancelling' : 'finalizing',
+    finalizingAt: cancelled
+      ? batch.finalizingAt
+      : (batch.finalizingAt ?? batch.completedAt ?? batch.failedAt ?? batch.expiredAt ?? batch.createdAt),
+    cancellingAt: cancelled ? (batch.cancellingAt ?? batch.createdAt) : batch.cancellingAt,
+    completedAt: null,
+    failedAt: null,
+    expiredAt: null,
+    cancelledAt: null,
+    billing: null,
+  }
+}
+
+/** Whether a provider error proves the create was refused (nothing made), rather than maybe lost on the way. */
+function refusedUpstream(error: unknown): boolean {
+  if (!isApiError(error)) return false
+  if (error.status < 500) return true
+  return REFUSALS.has(error.code ?? '')
+}
+
+const REFUSALS: ReadonlySet<string> = new Set([
+  'upstream_rate_limited',
+  'upstream_unavailable',
+  'upstream_auth_failed',
+  'upstream_not_found',
+])
 
 /** The changing part of a batch as its provider reports it. */
 function progressOf(upstream: ProviderBatch, redact: (text: string | null) => string | null): BatchProgress {

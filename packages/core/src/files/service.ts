@@ -1,11 +1,16 @@
-import { pipeline, type Readable } from 'node:stream'
+import { createHash } from 'node:crypto'
+import { pipeline, type Readable, Transform, type TransformCallback, Writable } from 'node:stream'
+import { pipeline as pipelineAsync } from 'node:stream/promises'
 import { validateExpiresAfter } from '../batches/validate.js'
 import { ApiError, invalidValue, isApiError, missingParameter, notFound } from '../errors.js'
 import { newFileId } from '../ids.js'
+import { type IdempotencyKeys, keyReused } from '../intents/idempotency.js'
+import type { Intent, IntentLog } from '../intents/intent-log.js'
 import type { ProviderRegistry } from '../providers/registry.js'
 import type { ProviderDownload } from '../providers/types.js'
 import type { ListOrder, RecordStore } from '../store/records.js'
 import {
+  type BatchBilling,
   type ExpiresAfter,
   type FilePurpose,
   type FileRecord,
@@ -44,6 +49,21 @@ export interface ListFilesOptions {
   order?: ListOrder
 }
 
+/** Options of an upload. */
+export interface CreateFileOptions {
+  /** The client's `Idempotency-Key`: a retry with the same key and bytes answers the first result. */
+  idempotencyKey?: string
+}
+
+/** An upstream file whose delete waits for its batch's billing, which reads it. */
+interface DeferredDelete {
+  provider: string
+  providerFileId: string
+}
+
+/** How far before an intent's start the provider's objects are searched, for clock skew. */
+const FIND_MARGIN_SECONDS = 300
+
 /** Reports a failure that could not be shown to the caller, such as a failed clean-up. */
 export type ErrorReporter = (error: unknown, context: string) => void
 
@@ -54,6 +74,8 @@ export class FileService {
     private readonly providers: ProviderRegistry,
     private readonly limits: UploadLimits,
     private readonly reportError: ErrorReporter,
+    private readonly intents: IntentLog,
+    private readonly idempotency: IdempotencyKeys,
     /** Whether a provider's own request limit (Azure's 100,000) applies, the user having set none. */
     private readonly providerRequestLimits = true,
   ) {}
@@ -61,9 +83,46 @@ export class FileService {
   /**
    * Streams a new file to its provider, validating a batch input file on the way, and records it.
    * Any failure (bad line, size, missing field, client gone, provider error) leaves no record and
-   * no upstream file.
+   * no upstream file: the upload is written down as an intent first and the provider's file is
+   * tagged with batchkit's id, so even a crash mid-upload leaves nothing the reconciler cannot delete.
+   * With an `idempotencyKey`, a retry of the same bytes answers the first result and uploads nothing.
    */
-  async create(principal: Principal, input: CreateFileInput): Promise<FileRecord> {
+  async create(principal: Principal, input: CreateFileInput, options: CreateFileOptions = {}): Promise<FileRecord> {
+    const key = options.idempotencyKey
+    if (key === undefined) return this.upload(newFileId(), principal, input)
+    return this.idempotency.run(principal.owner, key, {
+      newId: newFileId,
+      create: async (id) => {
+        const digest = new Digest()
+        pipeline(input.file, digest, () => undefined)
+        const file = await this.upload(id, principal, { ...input, file: digest })
+        return { value: file, fingerprint: await fingerprintOf(input, digest) }
+      },
+      replay: async (id, first) => {
+        // The key's first upload decides the answer; these bytes only show whether it is the same request.
+        const digest = new Digest()
+        await pipelineAsync(input.file, digest, new Writable({ write: (_chunk, _encoding, done) => done() }))
+        if (first !== null && first !== (await fingerprintOf(input, digest))) throw keyReused()
+        return this.retrieve(principal, id)
+      },
+      exists: async (id) => (await this.store.getFile(id)) !== undefined,
+      settle: (intent) => this.settleIntent(intent),
+    })
+  }
+
+  /**
+   * Undoes an upload a crash cut short: a file the provider holds under this id, with no record
+   * pointing to it, is deleted (nobody can reach it). Failures throw, to be retried.
+   */
+  async settleIntent(intent: Intent): Promise<void> {
+    if (intent.kind !== 'file') throw new TypeError(`not a file intent: ${intent.id}`)
+    if (await this.store.getFile(intent.id)) return
+    const provider = this.providers.get(intent.provider)
+    const upstream = await provider.findFile(intent.id, Math.floor(intent.createdAtMs / 1000) - FIND_MARGIN_SECONDS)
+    if (upstream) await deleteUpstream(provider, upstream.id)
+  }
+
+  private async upload(id: string, principal: Principal, input: CreateFileInput): Promise<FileRecord> {
     const purpose = Promise.resolve(input.purpose).then(validatePurpose)
     const expiresAfter = Promise.resolve(input.expiresAfter ?? null).then((value) =>
       validateExpiresAfter('expires_after', value),
@@ -102,6 +161,14 @@ export class FileService {
       providerModel === undefined || firstModel === undefined ? undefined : new ModelRewrite(firstModel, providerModel)
     const body = rewrite ? validator.pipe(rewrite) : validator
     if (rewrite) validator.once('error', (error) => rewrite.destroy(error))
+    const createdAtMs = Date.now()
+    let hold: Awaited<ReturnType<IntentLog['begin']>>
+    try {
+      hold = await this.intents.begin({ kind: 'file', id, owner: principal.owner, provider: name, createdAtMs })
+    } catch (error) {
+      validator.destroy(error as Error)
+      throw error
+    }
     let uploaded: Awaited<ReturnType<typeof provider.uploadFile>>
     try {
       uploaded = await provider.uploadFile({
@@ -110,16 +177,19 @@ export class FileService {
         purpose,
         expiresAfter,
         signal: aborter.signal,
+        tag: id,
       })
     } catch (error) {
       validator.destroy()
+      // Our own failure aborted the upload before its end; a provider's answer may have come after it was made.
+      if (failure !== undefined || refusedUpstream(error)) await this.endIntent(id, hold)
+      else await hold.release()
       throw failure === undefined ? error : asUploadError(failure)
     }
 
     try {
-      const createdAtMs = Date.now()
       const record: FileRecord = {
-        id: newFileId(),
+        id,
         owner: principal.owner,
         provider: name,
         providerFileId: uploaded.id,
@@ -135,13 +205,22 @@ export class FileService {
           rewrite && providerModel && firstModel ? { model: firstModel, providerModel, exact: rewrite.exact } : null,
       }
       await this.store.addFile(record)
+      await this.endIntent(id, hold)
       return record
     } catch (error) {
-      await provider
-        .deleteFile(uploaded.id)
-        .catch((e) => this.reportError(e, 'deleting an upstream file after a failed upload'))
+      const deleted = await deleteUpstream(provider, uploaded.id).then(
+        () => true,
+        (e) => (this.reportError(e, 'deleting an upstream file after a failed upload'), false),
+      )
+      // What could not be deleted now, the reconciler deletes once the intent's lease lapses.
+      if (deleted) await this.endIntent(id, hold)
+      else await hold.release()
       throw error
     }
+  }
+
+  private endIntent(id: string, hold: Awaited<ReturnType<IntentLog['begin']>>): Promise<void> {
+    return this.intents.end(id, hold).catch((e) => this.reportError(e, `ending the intent of ${id}`))
   }
 
   /** The caller's file, or a 404 exactly like a missing one. */
@@ -168,17 +247,35 @@ export class FileService {
     return this.store.listFiles(principal.owner, { purpose: options.purpose, after, limit, order })
   }
 
-  /** Deletes the file upstream and then its record. */
+  /**
+   * Deletes the file upstream and then its record. A batch's output or error file that is not billed
+   * yet loses its record at once, but its provider copy stays until billing has read it, so a
+   * delete can never change a bill.
+   */
   async delete(principal: Principal, id: string): Promise<{ id: string; deleted: true }> {
     const file = await this.retrieve(principal, id)
-    try {
-      await this.providers.get(file.provider).deleteFile(file.providerFileId)
-    } catch (error) {
-      // Already gone upstream (expired, deleted elsewhere): the record should go too.
-      if (!(isApiError(error) && error.code === 'upstream_not_found')) throw error
+    if (file.batchId !== null && !(await this.billed(file.batchId))) {
+      const deferred: DeferredDelete = { provider: file.provider, providerFileId: file.providerFileId }
+      await this.store.putRecord('deferred-delete', file.id, deferred)
+      // Billing may have ended between the check and the write, and would not see this one.
+      if (await this.billed(file.batchId)) await this.runDeferredDelete(file.id)
+    } else {
+      await deleteUpstream(this.providers.get(file.provider), file.providerFileId)
     }
     await this.store.deleteFile(file)
     return { id, deleted: true }
+  }
+
+  /** Deletes the provider's copy of a file whose delete waited for billing; the finisher calls it. */
+  async runDeferredDelete(fileId: string): Promise<void> {
+    const deferred = await this.store.getRecord<DeferredDelete>('deferred-delete', fileId)
+    if (!deferred) return
+    await deleteUpstream(this.providers.get(deferred.provider), deferred.providerFileId)
+    await this.store.deleteRecord('deferred-delete', fileId)
+  }
+
+  private async billed(batchId: string): Promise<boolean> {
+    return (await this.store.getRecord<BatchBilling>('billing', batchId)) !== undefined
   }
 
   /** The file's bytes, streamed from its provider. */
@@ -190,6 +287,43 @@ export class FileService {
     pipeline(download.body, back, () => undefined)
     return { body: back, bytes: file.modelRewrite.exact ? file.bytes : null }
   }
+}
+
+/** Deletes a provider's file; one already gone (expired, deleted elsewhere) counts as deleted. */
+async function deleteUpstream(provider: { deleteFile(id: string): Promise<void> }, providerFileId: string) {
+  try {
+    await provider.deleteFile(providerFileId)
+  } catch (error) {
+    if (!(isApiError(error) && error.code === 'upstream_not_found')) throw error
+  }
+}
+
+/** Whether a provider error proves the upload was refused (nothing kept), rather than maybe lost on the way. */
+function refusedUpstream(error: unknown): boolean {
+  return isApiError(error) && error.status < 500 && error.status !== 408
+}
+
+/** Passes bytes through while hashing them: an upload's part of its idempotency fingerprint. */
+class Digest extends Transform {
+  private readonly hash = createHash('sha256')
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk)
+    callback(null, chunk)
+  }
+
+  /** The hex digest; call once the stream has ended. */
+  digest(): string {
+    return this.hash.digest('hex')
+  }
+}
+
+/** An upload's fingerprint: its filename, purpose and bytes. */
+async function fingerprintOf(input: CreateFileInput, digest: Digest): Promise<string> {
+  const purpose = await input.purpose
+  return createHash('sha256')
+    .update(JSON.stringify([input.filename ?? null, purpose, digest.digest()]))
+    .digest('hex')
 }
 
 /** Errors of the incoming stream that are not batchkit's own mean the upload did not arrive whole. */

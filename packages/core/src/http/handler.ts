@@ -62,7 +62,8 @@ export function createHttpHandler(deps: {
         // LiteLLM's ways to name the provider: a query parameter, a header, or a form field.
         const header = request.headers['custom-llm-provider']
         const provider = query.get('custom_llm_provider') ?? (typeof header === 'string' ? header : upload.provider)
-        return json(toFileObject(await files.create(principal, { ...upload, provider })))
+        const idempotencyKey = headerOf(request, 'idempotency-key')
+        return json(toFileObject(await files.create(principal, { ...upload, provider }, { idempotencyKey })))
       }
       case 'files.list': {
         const purpose = query.get('purpose') ?? undefined
@@ -93,13 +94,17 @@ export function createHttpHandler(deps: {
         }
         // Types are checked by the service; the casts only name the fields.
         const fields = body as Record<string, unknown>
-        const batch = await batches.create(principal, {
-          inputFileId: fields.input_file_id as string,
-          endpoint: fields.endpoint as string,
-          completionWindow: fields.completion_window as string,
-          metadata: fields.metadata as Record<string, string> | null,
-          outputExpiresAfter: fields.output_expires_after as ExpiresAfter | null,
-        })
+        const batch = await batches.create(
+          principal,
+          {
+            inputFileId: fields.input_file_id as string,
+            endpoint: fields.endpoint as string,
+            completionWindow: fields.completion_window as string,
+            metadata: fields.metadata as Record<string, string> | null,
+            outputExpiresAfter: fields.output_expires_after as ExpiresAfter | null,
+          },
+          { idempotencyKey: headerOf(request, 'idempotency-key') },
+        )
         return json(toBatchObject(batch))
       }
       case 'batches.list': {
@@ -170,6 +175,11 @@ function unsupportedMediaType(expected: string): ApiError {
   return new ApiError(415, `Invalid Content-Type header: this endpoint expects ${expected}.`, {
     code: 'unsupported_media_type',
   })
+}
+
+function headerOf(request: HttpRequest, name: string): string | undefined {
+  const value = request.headers[name]
+  return typeof value === 'string' ? value : undefined
 }
 
 function integerParam(query: URLSearchParams, name: string): number | undefined {

@@ -10,6 +10,8 @@ export interface ProviderUpload {
   /** Resolves with the `expires_after` to ask for, once known. */
   expiresAfter: Promise<ExpiresAfter | null>
   signal: AbortSignal
+  /** batchkit's own id of the file being created; the provider tags its object with it, so a reconciler can find it after a crash. */
+  tag: string
 }
 
 /** A file as a provider describes it. Timestamps are unix seconds. */
@@ -36,6 +38,8 @@ export interface ProviderBatchRequest {
   completionWindow: '24h'
   metadata: Record<string, string> | null
   outputExpiresAfter: ExpiresAfter | null
+  /** batchkit's own id of the batch being created; the provider tags its object with it, so a reconciler can find it after a crash. */
+  tag: string
 }
 
 /** A batch as a provider reports it, with the provider's own ids. */
@@ -66,6 +70,10 @@ export interface Provider {
   createBatch(request: ProviderBatchRequest): Promise<ProviderBatch>
   retrieveBatch(id: string): Promise<ProviderBatch>
   cancelBatch(id: string): Promise<ProviderBatch>
+  /** The provider's file tagged `tag` at upload, created at or after `since` (unix seconds), if there is one. */
+  findFile(tag: string, since: number): Promise<ProviderFile | undefined>
+  /** The provider's batch tagged `tag` at creation, created at or after `since` (unix seconds), if there is one. */
+  findBatch(tag: string, since: number): Promise<ProviderBatch | undefined>
   /** Releases connections. */
   close?(): Promise<void>
 }

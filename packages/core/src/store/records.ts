@@ -185,7 +185,7 @@ function withoutBilling(batch: BatchRecord): BatchRecord {
 }
 
 /** Kinds of bookkeeping record. */
-export type RecordKind = 'tracking' | 'billing' | 'event' | 'event-done'
+export type RecordKind = 'tracking' | 'billing' | 'event' | 'event-done' | 'intent' | 'idempotency' | 'deferred-delete'
 
 const recordKey = (kind: RecordKind, id: string) => `batchkit:${kind}:${id}`
 const fileKey = (id: string) => `batchkit:file:${id}`

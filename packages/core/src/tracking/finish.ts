@@ -5,7 +5,7 @@ import { recordBatchFinished } from '../observability/telemetry.js'
 import type { Pricing } from '../pricing/cost.js'
 import type { ProviderRegistry } from '../providers/registry.js'
 import type { RecordStore } from '../store/records.js'
-import type { BatchBilling, BatchRecord, FileRecord } from '../types.js'
+import type { BatchBilling, BatchRecord } from '../types.js'
 import { aggregateUsage, mergeUsageSummaries, type UsageSummary } from './aggregate.js'
 import type { FinishBatch } from './tracker.js'
 
@@ -21,41 +21,53 @@ export function eventId(batchId: string, type: string): string {
   return `evt_${createHash('sha256').update(`${batchId}\n${type}`).digest('hex').slice(0, 32)}`
 }
 
-/** The `acreate_batch` event of a new batch. */
-export function createdEvent(batch: BatchRecord, input: FileRecord): BatchCreatedEvent {
+/** The `acreate_batch` event of a new batch of `requestCount` requests. */
+export function createdEvent(batch: BatchRecord, requestCount: number): BatchCreatedEvent {
   return {
     id: eventId(batch.id, 'acreate_batch'),
     type: 'acreate_batch',
     createdAt: batch.createdAt,
     ...eventBase(batch),
-    requestCount: input.batchInput?.requests ?? 0,
+    requestCount,
     responseCost: 0,
   }
 }
 
 /**
- * What the tracker does with a batch that has ended: sum its output and error files once (the
- * billing record then stands for it), and emit its end event with what it cost.
+ * What the tracker does with a batch that has ended: sum its output and error files once, as the
+ * provider holds them (a tenant deleting its copy changes nothing), store the billing record that
+ * then stands for the batch, let go of the provider files whose delete waited for it, and emit the
+ * end event with what it cost.
  */
 export function createFinisher(deps: {
   store: RecordStore
   providers: ProviderRegistry
   pricing: Pricing
   outbox: EventOutbox
+  /** Runs a tenant's delete of an output or error file that waited for billing. */
+  runDeferredDelete(fileId: string): Promise<void>
 }): FinishBatch {
   const { store, providers, pricing, outbox } = deps
 
-  const summarize = async (batch: BatchRecord, fileId: string | null): Promise<UsageSummary | undefined> => {
-    const file = fileId ? await store.getFile(fileId) : undefined
-    if (!file) return undefined
-    const download = await providers.get(file.provider).downloadFile(file.providerFileId)
+  const summarize = async (
+    batch: BatchRecord,
+    providerFileId: string | null | undefined,
+    fileId: string | null,
+  ): Promise<UsageSummary | undefined> => {
+    // Records made before batches kept the provider's ids name them only through the file record.
+    const id = providerFileId ?? (fileId ? (await store.getFile(fileId))?.providerFileId : undefined)
+    if (!id) return undefined
+    const download = await providers.get(batch.provider).downloadFile(id)
     return aggregateUsage(download.body, pricing, { defaultModel: batch.model })
   }
 
   return async (batch) => {
     let billing = await store.getRecord<BatchBilling>('billing', batch.id)
     if (!billing) {
-      const parts = await Promise.all([summarize(batch, batch.outputFileId), summarize(batch, batch.errorFileId)])
+      const parts = await Promise.all([
+        summarize(batch, batch.providerOutputFileId, batch.outputFileId),
+        summarize(batch, batch.providerErrorFileId, batch.errorFileId),
+      ])
       const summary = mergeUsageSummaries(...parts.filter((part): part is UsageSummary => part !== undefined))
       billing = {
         byModel: summary.byModel,
@@ -65,6 +77,9 @@ export function createFinisher(deps: {
       }
       await store.putRecord('billing', batch.id, billing)
       recordBatchFinished({ provider: batch.provider, model: batch.model, status: batch.status }, billing)
+    }
+    for (const fileId of [batch.outputFileId, batch.errorFileId]) {
+      if (fileId) await deps.runDeferredDelete(fileId)
     }
     await outbox.emit(endedEvent(batch, billing))
   }

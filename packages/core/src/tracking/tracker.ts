@@ -1,4 +1,5 @@
 import type { BatchService } from '../batches/service.js'
+import { isApiError } from '../errors.js'
 import type { Logger } from '../observability/logger.js'
 import type { DueQueue } from '../store/due-queue.js'
 import type { LeaseStore } from '../store/leases.js'
@@ -28,7 +29,12 @@ interface TrackingState {
   polls: number
   /** The queue key of the next poll. */
   key: string
+  /** Polls in a row that the provider answered "no such batch". */
+  notFound?: number
 }
+
+/** Polls in a row answered "no such batch" before the batch counts as lost (a new batch may not be visible at once). */
+const NOT_FOUND_LIMIT = 3
 
 /** How many batches one instance polls at once. */
 const CONCURRENCY = 16
@@ -77,8 +83,9 @@ export class BatchTracker {
     )
   }
 
-  /** Starts following a new batch; resolves once its schedule is stored. */
+  /** Starts following a new batch; resolves once its schedule is stored. Following it twice is one follow. */
   async follow(batch: BatchRecord): Promise<void> {
+    if (await this.store.getRecord<TrackingState>('tracking', batch.id)) return
     const key = await this.queue.schedule(batch.id, Date.now() + this.options.initialIntervalMs)
     await this.store.putRecord('tracking', batch.id, { polls: 0, key } satisfies TrackingState)
   }
@@ -131,8 +138,12 @@ export class BatchTracker {
         batch = await this.batches.refresh(stored)
       } catch (error) {
         this.reportError(error, `polling ${id}`)
-        await this.reschedule(id, state)
-        return
+        const notFound = isApiError(error) && error.code === 'upstream_not_found' ? (state.notFound ?? 0) + 1 : 0
+        if (notFound < NOT_FOUND_LIMIT) {
+          await this.reschedule(id, { ...state, notFound })
+          return
+        }
+        batch = await this.markLost(stored)
       }
       if (!TERMINAL_STATUSES.has(batch.status)) {
         await this.reschedule(id, state)
@@ -146,11 +157,32 @@ export class BatchTracker {
     }
   }
 
+  /** A batch its provider no longer knows ends as failed, and is billed and reported as such. */
+  private async markLost(batch: BatchRecord): Promise<BatchRecord> {
+    const now = Math.floor(Date.now() / 1000)
+    const lost: BatchRecord = {
+      ...batch,
+      status: 'failed',
+      failedAt: now,
+      errors: [
+        {
+          code: 'upstream_not_found',
+          message: 'The provider no longer has this batch; batchkit stopped following it.',
+          param: null,
+          line: null,
+        },
+      ],
+    }
+    await this.store.updateBatch(lost)
+    this.logger.warn({ batchId: batch.id }, 'batchkit lost a batch upstream: marked failed')
+    return lost
+  }
+
   private async reschedule(id: string, state: TrackingState): Promise<void> {
     const polls = state.polls + 1
     const delay = Math.min(this.options.initialIntervalMs * this.options.backoff ** polls, this.options.maxIntervalMs)
     const key = await this.queue.schedule(id, Date.now() + delay)
-    await this.store.putRecord('tracking', id, { polls, key } satisfies TrackingState)
+    await this.store.putRecord('tracking', id, { polls, key, notFound: state.notFound } satisfies TrackingState)
     await this.queue.remove(state.key)
   }
 
