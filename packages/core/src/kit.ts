@@ -21,7 +21,8 @@ import { type Coordination, coordinationFor } from './store/create-index.js'
 import { DueQueue } from './store/due-queue.js'
 import { RecordStore } from './store/records.js'
 import { createdEvent, createFinisher } from './tracking/finish.js'
-import { BatchTracker, type TrackingOptions } from './tracking/tracker.js'
+import { BatchTracker, type FinishBatch, type TrackingOptions } from './tracking/tracker.js'
+import type { BatchBilling, BatchRecord } from './types.js'
 
 /** Options of {@link createBatchKit}. */
 export interface BatchKitOptions {
@@ -124,6 +125,17 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     options.limits?.maxBatchRequests === undefined,
   )
   let tracker: BatchTracker | undefined
+  const finish = createFinisher({
+    store,
+    providers,
+    pricing,
+    outbox,
+    runDeferredDelete: (id) => files.runDeferredDelete(id),
+  })
+  const settle = singleFlightSettle(finish, options.tracking?.settleWaitMs ?? 2000, (batch, error) => {
+    reportError(error, `settling the billing of ${batch.id}`)
+    tracker?.nudge(batch.id).catch((e) => reportError(e, `nudging the tracker for ${batch.id}`))
+  })
   const batches = new BatchService(
     store,
     providers,
@@ -134,8 +146,8 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
         await tracker?.follow(batch)
         recordBatchCreated({ provider: batch.provider, model: batch.model })
       },
-      ended(batch) {
-        tracker?.nudge(batch.id).catch((error) => reportError(error, `nudging the tracker for ${batch.id}`))
+      settle(batch) {
+        return settle(batch)
       },
     },
     intents,
@@ -154,7 +166,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     new DueQueue(index, 'tracking'),
     leases,
     holder,
-    createFinisher({ store, providers, pricing, outbox, runDeferredDelete: (id) => files.runDeferredDelete(id) }),
+    finish,
     options.tracking ?? {},
     reportError,
     logger,
@@ -175,6 +187,33 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
       await Promise.all([tracker?.stop(), outbox.stop(), reconciler.stop()])
       await providers.close()
     }),
+  }
+}
+
+/**
+ * Billing on demand for the reads that first see a batch end: one run per batch in this process
+ * however many readers ask (the finisher is idempotent, so another instance running it too only
+ * repeats work), awaited for at most `waitMs`; a failure is handed to `onFailure` (the tracker retries).
+ */
+function singleFlightSettle(
+  finish: FinishBatch,
+  waitMs: number,
+  onFailure: (batch: BatchRecord, error: unknown) => void,
+): (batch: BatchRecord) => Promise<BatchBilling | undefined> {
+  const running = new Map<string, Promise<BatchBilling>>()
+  return (batch) => {
+    let run = running.get(batch.id)
+    if (!run) {
+      run = finish(batch).finally(() => running.delete(batch.id))
+      running.set(batch.id, run)
+      run.catch((error) => onFailure(batch, error))
+    }
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), waitMs)
+      timer.unref()
+    })
+    return Promise.race([run.catch(() => undefined), late]).finally(() => clearTimeout(timer))
   }
 }
 

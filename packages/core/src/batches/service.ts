@@ -46,8 +46,11 @@ const LIST_REFRESH_CONCURRENCY = 8
 export interface BatchLifecycle {
   /** After a new batch is stored; when it fails, the create is undone and fails too. Safe to repeat. */
   created(batch: BatchRecord, requestCount: number): Promise<void>
-  /** When a refresh sees a batch end (the tracker then bills it without waiting for its next poll). */
-  ended(batch: BatchRecord): void
+  /**
+   * Settles an ended batch's billing (once, however many ask): resolves with it when that takes no
+   * more than a moment, else undefined while it goes on in the background.
+   */
+  settle(batch: BatchRecord): Promise<BatchBilling | undefined>
 }
 
 /**
@@ -267,14 +270,13 @@ export class BatchService {
       providerErrorFileId: upstream.errorFileId ?? batch.providerErrorFileId ?? null,
     }
     if (changed(batch, next)) await this.store.updateBatch(next)
-    if (TERMINAL_STATUSES.has(next.status)) this.lifecycle.ended(next)
     return next
   }
 
   /**
-   * What a client is shown: a batch that has ended carries its billing, and one whose billing is not
-   * settled yet is shown as still finishing (and its settling is asked for), so no answer ever says
-   * `completed` without the usage and cost that go with it.
+   * What a client is shown: a batch that has ended carries its billing, settled now by the first
+   * reader if need be, and one whose billing takes longer is shown as still finishing, so no answer
+   * ever says `completed` without the usage and cost that go with it.
    */
   private async present(batches: BatchRecord[]): Promise<BatchRecord[]> {
     const ended = batches.filter((batch) => TERMINAL_STATUSES.has(batch.status))
@@ -283,13 +285,13 @@ export class BatchService {
       ended.map((batch) => batch.id),
     )
     const byId = new Map(ended.map((batch, i) => [batch.id, billings[i]]))
-    return batches.map((batch) => {
-      if (!byId.has(batch.id)) return batch
-      const billing = byId.get(batch.id)
-      if (billing) return { ...batch, billing }
-      this.lifecycle.ended(batch)
-      return settling(batch)
-    })
+    return Promise.all(
+      batches.map(async (batch) => {
+        if (!byId.has(batch.id)) return batch
+        const billing = byId.get(batch.id) ?? (await this.lifecycle.settle(batch))
+        return billing ? { ...batch, billing } : settling(batch)
+      }),
+    )
   }
 
   /** Records a provider's output or error file under a batchkit id, once, whichever instance sees it first. */

@@ -82,6 +82,7 @@ export function createFinisher(deps: {
       if (fileId) await deps.runDeferredDelete(fileId)
     }
     await outbox.emit(endedEvent(batch, billing))
+    return billing
   }
 }
 

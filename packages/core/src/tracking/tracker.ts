@@ -4,7 +4,7 @@ import type { Logger } from '../observability/logger.js'
 import type { DueQueue } from '../store/due-queue.js'
 import type { LeaseStore } from '../store/leases.js'
 import type { RecordStore } from '../store/records.js'
-import { type BatchRecord, TERMINAL_STATUSES } from '../types.js'
+import { type BatchBilling, type BatchRecord, TERMINAL_STATUSES } from '../types.js'
 import { mapConcurrently } from '../util/map-concurrently.js'
 import { Poller } from './poller.js'
 
@@ -22,6 +22,8 @@ export interface TrackingOptions {
   tickMs?: number
   /** How long an instance holds a batch while it works on it; a dead instance's batches are free again after it. @default 120000 */
   leaseMs?: number
+  /** How long a read that first sees a batch's end waits for its billing before showing it as still finalizing. @default 2000 */
+  settleWaitMs?: number
 }
 
 /** The tracker's own state of a batch, apart from the batch record so API writes never clobber it. */
@@ -44,8 +46,8 @@ function dueAtOf(key: string): number {
   return Number(key.slice(0, key.indexOf(':')))
 }
 
-/** What the tracker does when a batch has ended: bill it and tell the callbacks, once. */
-export type FinishBatch = (batch: BatchRecord) => Promise<void>
+/** What is done when a batch has ended: bill it and tell the callbacks, once; resolves with the billing. */
+export type FinishBatch = (batch: BatchRecord) => Promise<BatchBilling>
 
 /**
  * Follows every open batch to its end, whether or not a client polls it: polls with backoff (fast
@@ -56,7 +58,7 @@ export type FinishBatch = (batch: BatchRecord) => Promise<void>
  */
 export class BatchTracker {
   private readonly poller: Poller
-  private readonly options: Required<Omit<TrackingOptions, 'enabled'>>
+  private readonly options: Required<Omit<TrackingOptions, 'enabled' | 'settleWaitMs'>>
 
   constructor(
     private readonly batches: BatchService,
