@@ -29,3 +29,4 @@ export type {
 } from './fake-openai/types.js'
 export { type FakeUsage, fakeBatchUsage, fakeUsage } from './fake-openai/usage.js'
 export { createSchemaValidator, type SchemaName, type SchemaValidator } from './schema-validator.js'
+export { type DelayProxy, type DelayProxyOptions, startDelayProxy } from './delay-proxy.js'

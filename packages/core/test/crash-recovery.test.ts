@@ -1,0 +1,181 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import type { Readable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { type DelayProxy, type FakeOpenAI, startDelayProxy, startFakeOpenAI } from '@batchkit/testkit'
+import OpenAI, { toFile } from 'openai'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { POSTGRES_URL, REDIS_URL, testBackends, useBackend } from './support/backends.js'
+
+/**
+ * kill -9 at the bad moments of a create: a batchkit server in a child process is killed while its
+ * provider call is under way (the provider has made the object; the answer is held back by a
+ * delaying proxy), at random points around the answer's arrival. A new server on the same store
+ * must then leave no provider object without a record, and give every batch exactly one
+ * `acreate_batch` and one `batch_success`.
+ */
+const RESPONSE_DELAY_MS = 300
+const GRACE_MS = 1500
+const BATCH_ROUNDS = 6
+const FILE_ROUNDS = 4
+const LINES = 3
+
+const backends = await testBackends(['redis', 'postgres'])
+
+describe.each(backends)('crash recovery on $label', (backend) => {
+  if (!useBackend(backend)) return
+  let fake: FakeOpenAI
+  let proxy: DelayProxy
+  let dir: string
+  let eventsFile: string
+  const children: ChildProcess[] = []
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAI()
+    const target = new URL(fake.baseURL)
+    proxy = await startDelayProxy({
+      target: { host: target.hostname, port: Number(target.port) },
+      responseDelayMs: RESPONSE_DELAY_MS,
+    })
+    dir = mkdtempSync(join(tmpdir(), 'batchkit-crash-'))
+    eventsFile = join(dir, 'events.jsonl')
+    writeFileSync(eventsFile, '')
+  })
+
+  afterAll(async () => {
+    for (const child of children) child.kill('SIGKILL')
+    await proxy?.close()
+    await fake?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  /** Starts a server on the shared store; resolves with a client for it. */
+  async function startServer(): Promise<{ child: ChildProcess; client: OpenAI }> {
+    const child = spawn(
+      process.execPath,
+      [
+        '--conditions=@batchkit/source',
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./fixtures/crash-server.ts', import.meta.url)),
+      ],
+      {
+        env: {
+          ...process.env,
+          STORE_KIND: backend.name,
+          STORE_URL: backend.name === 'redis' ? REDIS_URL : POSTGRES_URL,
+          STORE_TABLE: 'batchkit_test_keyv',
+          STORE_NAMESPACE: backend.namespace,
+          UPSTREAM_API_KEY: fake.apiKey,
+          UPSTREAM_BASE_URL: proxy.url(fake.baseURL),
+          GRACE_MS: String(GRACE_MS),
+          EVENTS_FILE: eventsFile,
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    )
+    children.push(child)
+    const [first] = await once(createInterface({ input: child.stdout as Readable }), 'line')
+    const { port } = JSON.parse(first as string) as { port: number }
+    return { child, client: new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 }) }
+  }
+
+  /** Kills `child` a random moment (0 to twice the provider's delay) after `happened()` turns true. */
+  async function killAfter(child: ChildProcess, happened: () => boolean): Promise<void> {
+    const deadline = Date.now() + 10_000
+    while (!happened()) {
+      if (Date.now() > deadline) throw new Error('the provider never saw the create')
+      await sleep(1)
+    }
+    await sleep(Math.floor(Math.random() * 2 * RESPONSE_DELAY_MS))
+    child.kill('SIGKILL')
+    await once(child, 'exit')
+  }
+
+  it('leaves every provider object with one record, and every batch with one acreate_batch and one batch_success', {
+    timeout: 120_000,
+  }, async () => {
+    for (let round = 0; round < BATCH_ROUNDS; round++) {
+      const { child, client } = await startServer()
+      const input = await client.files.create({
+        file: await toFile(Buffer.from(requests(round)), 'in.jsonl'),
+        purpose: 'batch',
+      })
+      const before = fake.batches.size
+      const create = client.batches
+        .create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+        .catch(() => undefined)
+      await killAfter(child, () => fake.batches.size > before)
+      await create
+    }
+    for (let round = 0; round < FILE_ROUNDS; round++) {
+      const { child, client } = await startServer()
+      const before = fake.files.size
+      const upload = client.files
+        .create({ file: await toFile(Buffer.from(requests(100 + round)), 'in.jsonl'), purpose: 'batch' })
+        .catch(() => undefined)
+      await killAfter(child, () => fake.files.size > before)
+      await upload
+    }
+    expect(fake.batches.size).toBe(BATCH_ROUNDS)
+
+    // A new server on the same store settles what the dead ones left, and follows every batch to its end.
+    const { client } = await startServer()
+    const upstreamBatches = [...fake.batches.values()]
+    const deadline = Date.now() + 60_000
+    let listed: OpenAI.Batches.Batch[] = []
+    let events: { type: string; batchId: string }[] = []
+    for (;;) {
+      listed = (await client.batches.list({ limit: 100 })).data
+      events = readEvents(eventsFile)
+      const ended = events.filter((e) => e.type === 'batch_success').length
+      if ((listed.length === upstreamBatches.length && ended >= listed.length) || Date.now() > deadline) break
+      await sleep(200)
+    }
+
+    // Every batch the provider ran has exactly one record, under the id it was tagged with.
+    const ids = listed.map((b) => b.id).sort()
+    expect(ids).toEqual(upstreamBatches.map((b) => b.metadata?.batchkit_id).sort())
+    expect(new Set(ids).size).toBe(ids.length)
+    for (const batch of listed) {
+      expect(batch.status).toBe('completed')
+      expect(batch.usage?.total_tokens).toBeGreaterThan(0)
+      const mine = events.filter((e) => e.batchId === batch.id)
+      expect(mine.filter((e) => e.type === 'acreate_batch')).toHaveLength(1)
+      expect(mine.filter((e) => e.type === 'batch_success')).toHaveLength(1)
+    }
+
+    // Every upload the provider holds has a record; the ones whose server died before recording them are gone.
+    const files = (await client.files.list()).data
+    const recorded = new Set(files.map((f) => f.id))
+    const uploads = [...fake.files.values()].filter((f) => f.purpose === 'batch')
+    for (const upload of uploads) expect(recorded.has(upload.filename.replace(/\.jsonl$/, ''))).toBe(true)
+    expect(uploads.length).toBeLessThanOrEqual(BATCH_ROUNDS + FILE_ROUNDS)
+  })
+})
+
+function requests(seed: number): string {
+  return Array.from({ length: LINES }, (_, i) =>
+    JSON.stringify({
+      custom_id: `r-${seed}-${i}`,
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `question ${seed}.${i}` }] },
+    }),
+  ).join('\n')
+}
+
+function readEvents(file: string): { type: string; batchId: string }[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as { type: string; batchId: string })
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
