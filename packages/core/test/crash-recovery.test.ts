@@ -133,7 +133,10 @@ describe.each(backends)('crash recovery on $label', (backend) => {
       listed = (await client.batches.list({ limit: 100 })).data
       events = readEvents(eventsFile)
       const ended = events.filter((e) => e.type === 'batch_success').length
-      if ((listed.length === upstreamBatches.length && ended >= listed.length) || Date.now() > deadline) break
+      const recorded = new Set((await client.files.list()).data.map((f) => f.id))
+      const orphans = [...fake.files.values()].filter((f) => f.purpose === 'batch' && !recorded.has(tagOf(f.filename)))
+      const settled = listed.length === upstreamBatches.length && ended >= listed.length && orphans.length === 0
+      if (settled || Date.now() > deadline) break
       await sleep(200)
     }
 
@@ -153,10 +156,15 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     const files = (await client.files.list()).data
     const recorded = new Set(files.map((f) => f.id))
     const uploads = [...fake.files.values()].filter((f) => f.purpose === 'batch')
-    for (const upload of uploads) expect(recorded.has(upload.filename.replace(/\.jsonl$/, ''))).toBe(true)
+    for (const upload of uploads) expect(recorded.has(tagOf(upload.filename))).toBe(true)
     expect(uploads.length).toBeLessThanOrEqual(BATCH_ROUNDS + FILE_ROUNDS)
   })
 })
+
+/** batchkit's id of an upload, from the name it gives the provider's copy. */
+function tagOf(filename: string): string {
+  return filename.replace(/\.jsonl$/, '')
+}
 
 function requests(seed: number): string {
   return Array.from({ length: LINES }, (_, i) =>
