@@ -71,9 +71,9 @@ export class BatchService {
       )
     }
     const provider = this.providers.get(file.provider)
-    const upstream = await provider.createBatch({ ...request, inputFileId: file.providerFileId })
-    const createdAtMs = Date.now()
     const id = newBatchId()
+    const upstream = await provider.createBatch({ ...request, inputFileId: file.providerFileId, tag: id })
+    const createdAtMs = Date.now()
     const batch: BatchRecord = {
       ...progressOf(
         upstream,

@@ -103,10 +103,12 @@ export class FileService {
     const body = rewrite ? validator.pipe(rewrite) : validator
     if (rewrite) validator.once('error', (error) => rewrite.destroy(error))
     let uploaded: Awaited<ReturnType<typeof provider.uploadFile>>
+    const id = newFileId()
     try {
       uploaded = await provider.uploadFile({
         body,
         filename: input.filename ?? 'file.jsonl',
+        tag: id,
         purpose,
         expiresAfter,
         signal: aborter.signal,
@@ -119,7 +121,7 @@ export class FileService {
     try {
       const createdAtMs = Date.now()
       const record: FileRecord = {
-        id: newFileId(),
+        id,
         owner: principal.owner,
         provider: name,
         providerFileId: uploaded.id,

@@ -4,7 +4,14 @@ import type { BatchEndpoint, BatchProgress, ExpiresAfter, UploadPurpose } from '
 /** A file upload handed to a provider: the bytes as a stream, consumed with backpressure. */
 export interface ProviderUpload {
   body: Readable
+  /** The client's filename. batchkit keeps it itself; a provider that tags by filename does not send it upstream. */
   filename: string
+  /**
+   * batchkit's own id of the file being created (such as `file-AbC…`). The provider tags its upstream
+   * object with it, so that {@link Provider.findFile} can find the object if batchkit crashes before it
+   * learns the provider's id.
+   */
+  tag: string
   /** Resolves once the purpose is known; a multipart client may send it after the file. */
   purpose: Promise<UploadPurpose>
   /** Resolves with the `expires_after` to ask for, once known. */
@@ -34,8 +41,18 @@ export interface ProviderBatchRequest {
   inputFileId: string
   endpoint: BatchEndpoint
   completionWindow: '24h'
+  /**
+   * The client's metadata. batchkit keeps it itself; any copy a provider sends upstream is informational
+   * and may be cut short to make room for the tag (OpenAI allows 16 keys: the first 15 are kept).
+   */
   metadata: Record<string, string> | null
   outputExpiresAfter: ExpiresAfter | null
+  /**
+   * batchkit's own id of the batch being created (`batch_<32 hex>`). The provider tags its upstream batch
+   * with it (OpenAI and Azure: `metadata.batchkit_id`; Vertex AI: a job label), so that
+   * {@link Provider.findBatch} can find the batch if batchkit crashes before it learns the provider's id.
+   */
+  tag: string
 }
 
 /** A batch as a provider reports it, with the provider's own ids. */
@@ -66,6 +83,18 @@ export interface Provider {
   createBatch(request: ProviderBatchRequest): Promise<ProviderBatch>
   retrieveBatch(id: string): Promise<ProviderBatch>
   cancelBatch(id: string): Promise<ProviderBatch>
+  /**
+   * The upstream file tagged `tag` ({@link ProviderUpload.tag}) and created at or after `since` (unix
+   * seconds; callers pass the intent's creation time less a margin for clock skew), or undefined when
+   * there is none. The search is bounded: when the bound is reached before `since`, it rejects with an
+   * {@link ApiError} coded `upstream_search_incomplete` rather than claim there is no such file.
+   */
+  findFile(tag: string, since: number): Promise<ProviderFile | undefined>
+  /**
+   * The upstream batch tagged `tag` ({@link ProviderBatchRequest.tag}) and created at or after `since`
+   * (unix seconds), or undefined when there is none; bounded like {@link Provider.findFile}.
+   */
+  findBatch(tag: string, since: number): Promise<ProviderBatch | undefined>
   /** Releases connections. */
   close?(): Promise<void>
 }
