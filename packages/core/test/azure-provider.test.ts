@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -70,6 +71,7 @@ function upload(
   return {
     body: typeof body === 'string' ? Readable.from([Buffer.from(body)]) : body,
     filename: 'requests.jsonl',
+    tag: `file-${randomUUID()}`,
     purpose: Promise.resolve(options.purpose ?? 'batch'),
     expiresAfter: Promise.resolve(options.expiresAfter ?? null),
     signal: options.signal ?? new AbortController().signal,
@@ -116,6 +118,7 @@ const createRequest = (inputFileId: string) =>
     completionWindow: '24h',
     metadata: null,
     outputExpiresAfter: null,
+    tag: `batch_${randomUUID().replaceAll('-', '')}`,
   }) as const
 
 /** A body that sends its second half only once the fake has written the first to disk: no buffering possible. */

@@ -163,7 +163,9 @@ describe('routing by model', () => {
       file: await toFile(Buffer.from(line('c', 'gpt-4.1')), 'x.jsonl'),
       purpose: 'batch',
     })
-    expect([...openaiFake.files.values()].some((f) => f.filename === 'x.jsonl')).toBe(true)
+    // Upstream, the file is named by its tag: batchkit's own file id.
+    expect([...openaiFake.files.values()].some((f) => f.filename === `${file.id}.jsonl`)).toBe(true)
+    expect(file.filename).toBe('x.jsonl')
     expect(await (await client.files.content(file.id)).text()).toBe(line('c', 'gpt-4.1'))
   })
 

@@ -57,7 +57,7 @@ const provider = vertex({ project: 'p', location: 'us-central1', bucket: 'bkt', 
 const before = process.memoryUsage.rss()
 let peak = before
 const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()) }, 10)
-const file = await provider.uploadFile({ body: Readable.from(jsonl()), filename: 'big.jsonl',
+const file = await provider.uploadFile({ body: Readable.from(jsonl()), filename: 'big.jsonl', tag: 'file-memory',
   purpose: Promise.resolve('batch'), expiresAfter: Promise.resolve(null), signal: new AbortController().signal })
 clearInterval(timer)
 peak = Math.max(peak, process.memoryUsage.rss())
@@ -106,7 +106,7 @@ it('streams a 220 MB multibyte batch file into both objects with bounded memory'
   expect(original.md5Hash).toBe(result.md5)
 
   const converted = fake.objects.get(`bkt/batchkit/files/${result.id}/vertex.jsonl`)!
-  expect(converted.metadata).toEqual({ batchkit_model: 'gemini-2.5-flash' })
+  expect(converted.metadata).toEqual({ batchkit_model: 'gemini-2.5-flash', batchkit_tag: 'file-memory' })
   const handle = await open(converted.path)
   try {
     let lines = 0

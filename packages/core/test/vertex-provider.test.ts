@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -90,6 +90,9 @@ function pieces(text: string | Buffer, size = 7): Readable {
   )
 }
 
+/** A batch tag as batchkit makes them: `batch_<32 hex>`. */
+const batchTag = () => `batch_${randomUUID().replaceAll('-', '')}`
+
 function uploadOf(
   body: Readable,
   purpose: UploadPurpose | Promise<UploadPurpose> = 'batch',
@@ -98,6 +101,7 @@ function uploadOf(
   return {
     body,
     filename: 'requêtes.jsonl',
+    tag: `file-${randomUUID()}`,
     purpose: Promise.resolve(purpose),
     expiresAfter: Promise.resolve(null),
     signal,
@@ -176,6 +180,7 @@ async function uploadAndCreate(p: Provider, jsonl = JSONL): Promise<{ fileId: st
     completionWindow: '24h',
     metadata: null,
     outputExpiresAfter: null,
+    tag: batchTag(),
   })
   return { fileId: file.id, batch }
 }
@@ -220,7 +225,7 @@ describe('uploadFile', () => {
 
     expect(await fake.readObject(BUCKET, `batchkit/files/${file.id}/original`)).toEqual(Buffer.from(JSONL))
     const converted = fake.objects.get(`${BUCKET}/batchkit/files/${file.id}/vertex.jsonl`)!
-    expect(converted.metadata).toEqual({ batchkit_model: MODEL })
+    expect(converted.metadata).toEqual({ batchkit_model: MODEL, batchkit_tag: expect.stringMatching(/^file-/) })
     const rows = jsonLines<VertexRow>(await fake.readObject(BUCKET, converted.name))
     expect(rows.map((row) => row.custom_id)).toEqual(LINES.map((item) => item.custom_id))
     expect(rows[1]!.request.contents[0]!.parts[0]!.text).toBe(
@@ -475,6 +480,7 @@ describe('batches', () => {
         completionWindow: '24h',
         metadata: null,
         outputExpiresAfter: null,
+        tag: batchTag(),
       }),
     )
     expect(error.status).toBe(400)
@@ -491,6 +497,7 @@ describe('batches', () => {
         completionWindow: '24h',
         metadata: null,
         outputExpiresAfter: null,
+        tag: batchTag(),
       }),
     )
     expect(isApiError(error)).toBe(true)

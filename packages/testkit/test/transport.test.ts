@@ -54,8 +54,8 @@ describe('routing and bookkeeping', () => {
     expect(res.status).toBe(404)
     expect(((await res.json()) as OpenAIErrorBody).error.message).toBe('Invalid URL (GET /v1/nowhere)')
     expect(fake.requests).toEqual([
-      { method: 'GET', path: '/v1/files' },
-      { method: 'GET', path: '/v1/nowhere' },
+      { method: 'GET', path: '/v1/files', query: 'limit=5' },
+      { method: 'GET', path: '/v1/nowhere', query: '' },
     ])
   })
 

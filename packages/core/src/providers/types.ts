@@ -4,14 +4,19 @@ import type { BatchEndpoint, BatchProgress, ExpiresAfter, UploadPurpose } from '
 /** A file upload handed to a provider: the bytes as a stream, consumed with backpressure. */
 export interface ProviderUpload {
   body: Readable
+  /** The client's filename. batchkit keeps it itself; a provider that tags by filename does not send it upstream. */
   filename: string
+  /**
+   * batchkit's own id of the file being created (such as `file-AbC…`). The provider tags its upstream
+   * object with it, so that {@link Provider.findFile} can find the object if batchkit crashes before it
+   * learns the provider's id.
+   */
+  tag: string
   /** Resolves once the purpose is known; a multipart client may send it after the file. */
   purpose: Promise<UploadPurpose>
   /** Resolves with the `expires_after` to ask for, once known. */
   expiresAfter: Promise<ExpiresAfter | null>
   signal: AbortSignal
-  /** batchkit's own id of the file being created; the provider tags its object with it, so a reconciler can find it after a crash. */
-  tag: string
 }
 
 /** A file as a provider describes it. Timestamps are unix seconds. */
@@ -36,9 +41,17 @@ export interface ProviderBatchRequest {
   inputFileId: string
   endpoint: BatchEndpoint
   completionWindow: '24h'
+  /**
+   * The client's metadata. batchkit keeps it itself; any copy a provider sends upstream is informational
+   * and may be cut short to make room for the tag (OpenAI allows 16 keys: the first 15 are kept).
+   */
   metadata: Record<string, string> | null
   outputExpiresAfter: ExpiresAfter | null
-  /** batchkit's own id of the batch being created; the provider tags its object with it, so a reconciler can find it after a crash. */
+  /**
+   * batchkit's own id of the batch being created (`batch_<32 hex>`). The provider tags its upstream batch
+   * with it (OpenAI and Azure: `metadata.batchkit_id`; Vertex AI: a job label), so that
+   * {@link Provider.findBatch} can find the batch if batchkit crashes before it learns the provider's id.
+   */
   tag: string
 }
 
@@ -70,9 +83,17 @@ export interface Provider {
   createBatch(request: ProviderBatchRequest): Promise<ProviderBatch>
   retrieveBatch(id: string): Promise<ProviderBatch>
   cancelBatch(id: string): Promise<ProviderBatch>
-  /** The provider's file tagged `tag` at upload, created at or after `since` (unix seconds), if there is one. */
+  /**
+   * The upstream file tagged `tag` ({@link ProviderUpload.tag}) and created at or after `since` (unix
+   * seconds; callers pass the intent's creation time less a margin for clock skew), or undefined when
+   * there is none. The search is bounded: when the bound is reached before `since`, it rejects with an
+   * {@link ApiError} coded `upstream_search_incomplete` rather than claim there is no such file.
+   */
   findFile(tag: string, since: number): Promise<ProviderFile | undefined>
-  /** The provider's batch tagged `tag` at creation, created at or after `since` (unix seconds), if there is one. */
+  /**
+   * The upstream batch tagged `tag` ({@link ProviderBatchRequest.tag}) and created at or after `since`
+   * (unix seconds), or undefined when there is none; bounded like {@link Provider.findFile}.
+   */
   findBatch(tag: string, since: number): Promise<ProviderBatch | undefined>
   /** Releases connections. */
   close?(): Promise<void>

@@ -1,21 +1,46 @@
 import type { Dispatcher } from 'undici'
 import { ApiError } from '../errors.js'
+import { readErrorJson } from './bounded-body.js'
 
 /** For failures a retry cannot mend; OpenAI's SDK retries every 5xx and 409 unless told not to. */
 const NO_RETRY = { 'x-should-retry': 'false' }
 
+/** An error code token that may be passed on to clients. */
+const ERROR_CODE = /^[a-z0-9_]{1,64}$/
+
+/** What {@link upstreamErrorOf} needs of an upstream error answer. */
+export interface UpstreamFailure {
+  statusCode: number
+  headers: Dispatcher.ResponseData['headers']
+  /** A well-formed error code token (`[a-z0-9_]{1,64}`) the provider sent, or null. */
+  code: string | null
+}
+
 /**
- * Turns an upstream error response into a client-facing {@link ApiError}. Upstream bodies are read
- * only for their `error.code` token and never echoed: they can name provider ids or accounts.
- * Timeouts are 504, rate limits and unavailability 503, everything else 502: the client's own
- * objects exist, so a provider that lost one is a gateway failure, not a "not found".
+ * Turns an upstream error response into a client-facing {@link ApiError}. At most 64 KiB of the body
+ * is read (see {@link readErrorJson}), only for its `error.code` token, and never echoed: it can name
+ * provider ids or accounts.
  */
 export async function upstreamError(
   provider: string,
   response: Pick<Dispatcher.ResponseData, 'statusCode' | 'headers' | 'body'>,
 ): Promise<ApiError> {
-  const status = response.statusCode
-  const code = await readErrorCode(response.body)
+  const body = (await readErrorJson(response.body)) as { error?: { code?: unknown } } | null | undefined
+  const code = body?.error?.code
+  return upstreamErrorOf(provider, {
+    statusCode: response.statusCode,
+    headers: response.headers,
+    code: typeof code === 'string' && ERROR_CODE.test(code) ? code : null,
+  })
+}
+
+/**
+ * The client-facing {@link ApiError} of an upstream failure whose body has been read. Timeouts are 504,
+ * rate limits and unavailability 503, everything else 502: the client's own objects exist, so a
+ * provider that lost one is a gateway failure, not a "not found".
+ */
+export function upstreamErrorOf(provider: string, failure: UpstreamFailure): ApiError {
+  const { statusCode: status, code } = failure
   if (status === 404) {
     return new ApiError(502, `The ${provider} provider no longer has this object.`, {
       code: 'upstream_not_found',
@@ -26,13 +51,13 @@ export async function upstreamError(
   if (status === 429) {
     return new ApiError(503, `The ${provider} provider is rate limiting batchkit; try again later.`, {
       code: 'upstream_rate_limited',
-      headers: retryAfter(response.headers),
+      headers: retryAfter(failure.headers),
     })
   }
   if (status === 503) {
     return new ApiError(503, `The ${provider} provider is unavailable; try again later.`, {
       code: 'upstream_unavailable',
-      headers: retryAfter(response.headers),
+      headers: retryAfter(failure.headers),
     })
   }
   if (status === 401 || status === 403) {
@@ -69,14 +94,4 @@ function timeout(provider: string): ApiError {
 function retryAfter(headers: Dispatcher.ResponseData['headers']): Record<string, string> {
   const value = headers['retry-after']
   return typeof value === 'string' && /^\d{1,5}$/.test(value) ? { 'retry-after': value } : {}
-}
-
-async function readErrorCode(body: Dispatcher.ResponseData['body']): Promise<string | null> {
-  try {
-    const text = await body.text()
-    const code = (JSON.parse(text.slice(0, 64 * 1024)) as { error?: { code?: unknown } }).error?.code
-    return typeof code === 'string' && /^[a-z0-9_]{1,64}$/.test(code) ? code : null
-  } catch {
-    return null
-  }
 }

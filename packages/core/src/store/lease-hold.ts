@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { LeaseStore } from './leases.js'
 
 /** A lease this instance holds and keeps renewing until it lets go. */
@@ -18,16 +19,19 @@ export async function holdLease(
   ttlMs: number,
   onError: (error: unknown) => void,
 ): Promise<LeaseHold | undefined> {
-  if (!(await leases.acquire(key, holder, ttlMs))) return undefined
+  // A lease store lets its holder take a lease again (that is how it renews): each hold gets its own
+  // token, so two requests in one process exclude each other as two instances do.
+  const token = `${holder}#${randomBytes(6).toString('hex')}`
+  if (!(await leases.acquire(key, token, ttlMs))) return undefined
   const timer = setInterval(() => {
-    leases.acquire(key, holder, ttlMs).catch(onError)
+    leases.acquire(key, token, ttlMs).catch(onError)
   }, ttlMs / 3)
   timer.unref()
   let released: Promise<void> | undefined
   return {
     release() {
       clearInterval(timer)
-      released ??= leases.release(key, holder).catch(onError)
+      released ??= leases.release(key, token).catch(onError)
       return released
     },
   }

@@ -228,6 +228,7 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
       method,
       path: url.pathname,
       apiVersion: query.get('api-version'),
+      query: query.toString(),
       auth: apiKeyHeader !== undefined ? 'api-key' : authorization !== undefined ? 'bearer' : null,
       contentType: req.headers['content-type'] ?? null,
     })

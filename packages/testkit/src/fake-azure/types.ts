@@ -83,6 +83,8 @@ export interface FakeAzureRequest {
   path: string
   /** The `api-version` query parameter, or null. */
   apiVersion: string | null
+  /** The whole query string, without the `?`. */
+  query: string
   /** Which credential the request carried. */
   auth: 'api-key' | 'bearer' | null
   /** The `Content-Type` header, boundary included, or null. */

@@ -74,13 +74,13 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   const runner = new BatchRunner({ files, batches, dataDir, progress })
   const ctx: Context = { files, batches, dataDir, runner }
   const faults = new Faults()
-  const requests: Array<{ method: string; path: string }> = []
+  const requests: Array<{ method: string; path: string; query: string }> = []
   const hanging = new Set<ServerResponse>()
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET'
     const url = new URL(req.url ?? '/', 'http://fake.invalid')
-    requests.push({ method, path: url.pathname })
+    requests.push({ method, path: url.pathname, query: url.search.replace(/^\?/, '') })
     res.setHeader('x-request-id', newRequestId())
 
     const fault = faults.take(method, url.pathname)

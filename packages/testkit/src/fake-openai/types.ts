@@ -114,8 +114,8 @@ export interface FakeOpenAI {
   files: ReadonlyMap<string, FakeFile>
   /** Live view of the batches, by id. */
   batches: ReadonlyMap<string, FakeBatch>
-  /** Every request received, in order; `path` excludes the query string. */
-  requests: Array<{ method: string; path: string }>
+  /** Every request received, in order; `path` excludes the query string, `query` is it without the `?`. */
+  requests: Array<{ method: string; path: string; query: string }>
   /**
    * The next `times` matching requests answer `status` with OpenAI's error body for it, never answer (`'hang'`,
    * until `close()`), or have their socket destroyed (`'reset'`). Injected failures apply before authentication.

@@ -1,9 +1,7 @@
 import type { ApiError } from '../../errors.js'
+import { readErrorJson } from '../bounded-body.js'
 import type { WireResponse } from '../openai/wire.js'
-import { upstreamError } from '../upstream-errors.js'
-
-/** How much of an error body is read; Azure's are a few hundred bytes. */
-const MAX_ERROR_BODY_CHARS = 64 * 1024
+import { upstreamErrorOf } from '../upstream-errors.js'
 
 /**
  * Azure's "the input file is still being processed" refusal of a batch create: "The input file
@@ -14,7 +12,7 @@ const FILE_NOT_PROCESSED = /\b(?:pending|uploaded|running)\b[\s\S]*\bprocessed\b
 
 /**
  * Turns an Azure OpenAI error response into a client-facing error through the shared mapping of
- * {@link upstreamError}, after two Azure-specific corrections:
+ * {@link upstreamErrorOf}, after two Azure-specific corrections (at most 64 KiB of the body is read):
  *
  * - Azure's bodies are `{"error":{"code","message","param"?,"type"?,"inner_error"?}}` with codes
  *   in camelCase (`invalidPayload`, `unexpectedEntityState`, `tooManyRequests`), PascalCase
@@ -35,7 +33,7 @@ export async function azureUpstreamError(response: WireResponse): Promise<ApiErr
   } else if (status === 400 && code === 'unexpected_entity_state') {
     status = 409
   }
-  return upstreamError('azure', { statusCode: status, headers, body: errorBody(code) })
+  return upstreamErrorOf('azure', { statusCode: status, headers, code })
 }
 
 /** A well-formed error code token from an Azure code: `invalidPayload` → `invalid_payload`; null for others. */
@@ -50,33 +48,10 @@ export function azureCodeToken(code: unknown): string | null {
 }
 
 async function readAzureError(body: WireResponse['body']): Promise<{ code: string | null; message: string | null }> {
-  const decoder = new TextDecoder()
-  let text = ''
-  try {
-    for await (const chunk of body) {
-      text += decoder.decode(chunk as Buffer, { stream: true })
-      if (text.length > MAX_ERROR_BODY_CHARS) break
-    }
-  } catch {
-    // A body cut short is read for what arrived.
-  }
-  body.destroy()
-  let error: Record<string, unknown>
-  try {
-    const parsed = JSON.parse(text.slice(0, MAX_ERROR_BODY_CHARS)) as { error?: unknown }
-    if (typeof parsed.error !== 'object' || parsed.error === null) return { code: null, message: null }
-    error = parsed.error as Record<string, unknown>
-  } catch {
-    return { code: null, message: null }
-  }
+  const parsed = (await readErrorJson(body)) as { error?: unknown } | null | undefined
+  if (typeof parsed?.error !== 'object' || parsed.error === null) return { code: null, message: null }
+  const error = parsed.error as Record<string, unknown>
   const inner = (error.inner_error ?? error.innererror) as { code?: unknown } | undefined
   const code = azureCodeToken(error.code) ?? azureCodeToken(inner?.code)
   return { code, message: typeof error.message === 'string' ? error.message : null }
-}
-
-/** The one part of a body the shared mapping reads: `{"error":{"code"}}`, with nothing of Azure's text. */
-function errorBody(code: string | null): WireResponse['body'] {
-  const text = JSON.stringify({ error: { code } })
-  // upstreamError only calls `text()`; a full undici body is not needed to hand it a token.
-  return { text: async () => text } as unknown as WireResponse['body']
 }

@@ -2,8 +2,17 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
 import { ApiError } from '../../errors.js'
 import { type ExpiresAfter, TERMINAL_STATUSES } from '../../types.js'
+import { readBoundedText } from '../bounded-body.js'
+import { findInList, isTaggedBatch } from '../openai/find.js'
 import { asObject, toProviderBatch, toProviderFile } from '../openai/objects.js'
 import { type FormField, WireClient, type WireResponse } from '../openai/wire.js'
+import {
+  type TagSearchBounds,
+  type TagSearchOptions,
+  taggedFilename,
+  taggedMetadata,
+  tagSearchBounds,
+} from '../tag-search.js'
 import type {
   Provider,
   ProviderBatch,
@@ -67,7 +76,12 @@ export interface AzureProviderOptions {
   idleTimeoutMs?: number
   /** The undici dispatcher to send requests through. @default a keep-alive Agent of its own */
   dispatcher?: Dispatcher
+  /** How far `findFile` and `findBatch` look through Azure's lists. */
+  search?: TagSearchOptions
 }
+
+/** The largest pages of Azure's lists, as OpenAI's: `GET /files` 10,000, `GET /batches` 100. */
+const MAX_PAGE_SIZE = { files: 10_000, batches: 100 } as const
 
 /**
  * A provider for Azure OpenAI's Files and Batch API, on the dated API (`api-version`, GA
@@ -88,6 +102,7 @@ class AzureProvider implements Provider {
   private readonly client: WireClient
   private readonly clampExpiry: boolean
   private readonly processing: { timeoutMs: number; initialDelayMs: number; maxDelayMs: number }
+  private readonly search: TagSearchBounds
 
   constructor(options: AzureProviderOptions) {
     const endpoint = checkEndpoint(options.endpoint)
@@ -108,6 +123,7 @@ class AzureProvider implements Provider {
       throw new TypeError(`azure(): expiryBelowMinimum must be 'clamp' or 'reject', not '${expiry}'`)
     }
     this.clampExpiry = expiry === 'clamp'
+    this.search = tagSearchBounds(options.search, 'azure')
     this.processing = {
       timeoutMs: options.fileProcessing?.timeoutMs ?? 600_000,
       initialDelayMs: options.fileProcessing?.initialDelayMs ?? 500,
@@ -135,9 +151,14 @@ class AzureProvider implements Provider {
   /**
    * Streams the file to Azure, then waits until Azure has processed it: Azure answers the upload
    * (201 with `Location`, or 200) with a `pending` file and refuses batches on it until it is
-   * `processed`. A file that ends in `error`, or is not processed in time, is deleted upstream.
+   * `processed`. A file that ends in `error`, or is not processed in time, is deleted upstream. Azure
+   * gets the filename of the upload's tag; the answer keeps the client's filename.
    */
   async uploadFile(upload: ProviderUpload): Promise<ProviderFile> {
+    return { ...(await this.storeUpload(upload)), filename: upload.filename }
+  }
+
+  private async storeUpload(upload: ProviderUpload): Promise<ProviderFile> {
     const refused = new AbortController()
     const signal = AbortSignal.any([upload.signal, refused.signal])
     const response = await this.client.upload(
@@ -183,8 +204,8 @@ class AzureProvider implements Provider {
       input_file_id: batch.inputFileId,
       endpoint: batch.endpoint,
       completion_window: batch.completionWindow,
+      metadata: taggedMetadata(batch.metadata, batch.tag),
     }
-    if (batch.metadata) body.metadata = batch.metadata
     if (batch.outputExpiresAfter) {
       body.output_expires_after = this.batchExpiry(batch.outputExpiresAfter, 'output_expires_after')
     }
@@ -197,6 +218,38 @@ class AzureProvider implements Provider {
 
   async cancelBatch(id: string): Promise<ProviderBatch> {
     return this.toBatch(await this.client.json('POST', `${batchPath(id)}/cancel`))
+  }
+
+  /**
+   * Pages `GET /files` asking for newest first, matching the upstream filename {@link taggedFilename} gave;
+   * a file in any processing state counts.
+   */
+  async findFile(tag: string, since: number): Promise<ProviderFile | undefined> {
+    const filename = taggedFilename(tag)
+    const found = await findInList(this.client, {
+      path: '/files',
+      query: { order: 'desc' },
+      maxPageSize: MAX_PAGE_SIZE.files,
+      bounds: this.search,
+      since,
+      normalise: normaliseFile,
+      isTagged: (file) => file.filename === filename,
+    })
+    return found && toProviderFile(found, 'azure')
+  }
+
+  /** Pages `GET /batches` (newest first), matching `metadata.batchkit_id`. */
+  async findBatch(tag: string, since: number): Promise<ProviderBatch | undefined> {
+    const found = await findInList(this.client, {
+      path: '/batches',
+      query: {},
+      maxPageSize: MAX_PAGE_SIZE.batches,
+      bounds: this.search,
+      since,
+      normalise: normaliseBatch,
+      isTagged: (batch) => isTaggedBatch(batch, tag),
+    })
+    return found && this.toBatch(found)
   }
 
   close(): Promise<void> {
@@ -318,9 +371,12 @@ async function bearer(tokenProvider: () => Promise<string>): Promise<Record<stri
   return { authorization: `Bearer ${token}` }
 }
 
-/** The File object of an upload answer: its JSON body, or (a 201 with an empty body) the id in `Location`. */
+/**
+ * The File object of an upload answer: its JSON body (64 KiB at most; a File object is a few hundred
+ * bytes), or (a 201 with an empty body) the id in `Location`.
+ */
 async function readUploadAnswer(response: WireResponse): Promise<unknown> {
-  const text = await response.body.text().catch(() => '')
+  const text = await readBoundedText(response.body)
   if (text.trim() !== '') {
     try {
       return JSON.parse(text)

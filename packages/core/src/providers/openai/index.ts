@@ -1,4 +1,11 @@
 import type { Dispatcher } from 'undici'
+import {
+  type TagSearchBounds,
+  type TagSearchOptions,
+  taggedFilename,
+  taggedMetadata,
+  tagSearchBounds,
+} from '../tag-search.js'
 import type {
   Provider,
   ProviderBatch,
@@ -7,6 +14,7 @@ import type {
   ProviderFile,
   ProviderUpload,
 } from '../types.js'
+import { findInList, isTaggedBatch } from './find.js'
 import { toProviderBatch, toProviderFile } from './objects.js'
 import { type FormField, WireClient } from './wire.js'
 
@@ -26,7 +34,12 @@ export interface OpenAIProviderOptions {
   idleTimeoutMs?: number
   /** The undici dispatcher to send requests through. @default a keep-alive Agent of its own */
   dispatcher?: Dispatcher
+  /** How far `findFile` and `findBatch` look through OpenAI's lists. */
+  search?: TagSearchOptions
 }
+
+/** OpenAI's largest pages: `GET /files` 10,000, `GET /batches` 100. */
+const MAX_PAGE_SIZE = { files: 10_000, batches: 100 } as const
 
 /** A provider for OpenAI's own Files and Batch API, or any service that speaks it. */
 export function openai(options: OpenAIProviderOptions): Provider {
@@ -36,9 +49,11 @@ export function openai(options: OpenAIProviderOptions): Provider {
 class OpenAIProvider implements Provider {
   readonly kind = 'openai'
   private readonly client: WireClient
+  private readonly search: TagSearchBounds
 
   constructor(options: OpenAIProviderOptions) {
     if (!options.apiKey) throw new TypeError('openai(): apiKey is required')
+    this.search = tagSearchBounds(options.search, 'openai')
     const baseURL = (options.baseURL ?? 'https://api.openai.com/v1').replace(/\/+$/, '')
     const headers: Record<string, string> = { authorization: `Bearer ${options.apiKey}` }
     if (options.organization) headers['openai-organization'] = options.organization
@@ -53,9 +68,10 @@ class OpenAIProvider implements Provider {
     })
   }
 
+  /** Streams the file to OpenAI under the filename of its tag; the answer keeps the client's filename. */
   async uploadFile(upload: ProviderUpload): Promise<ProviderFile> {
     const response = await this.client.upload('/files', upload, () => formFields(upload))
-    return toProviderFile(await this.client.readJson(response), 'openai')
+    return { ...toProviderFile(await this.client.readJson(response), 'openai'), filename: upload.filename }
   }
 
   async retrieveFile(id: string): Promise<ProviderFile> {
@@ -75,8 +91,8 @@ class OpenAIProvider implements Provider {
       input_file_id: batch.inputFileId,
       endpoint: batch.endpoint,
       completion_window: batch.completionWindow,
+      metadata: taggedMetadata(batch.metadata, batch.tag),
     }
-    if (batch.metadata) body.metadata = batch.metadata
     if (batch.outputExpiresAfter) body.output_expires_after = batch.outputExpiresAfter
     return toProviderBatch(await this.client.json('POST', '/batches', body), 'openai')
   }
@@ -87,6 +103,33 @@ class OpenAIProvider implements Provider {
 
   async cancelBatch(id: string): Promise<ProviderBatch> {
     return toProviderBatch(await this.client.json('POST', `/batches/${encodeURIComponent(id)}/cancel`), 'openai')
+  }
+
+  /** Pages `GET /files` newest first, matching the upstream filename {@link taggedFilename} gave. */
+  async findFile(tag: string, since: number): Promise<ProviderFile | undefined> {
+    const filename = taggedFilename(tag)
+    const found = await findInList(this.client, {
+      path: '/files',
+      query: { order: 'desc' },
+      maxPageSize: MAX_PAGE_SIZE.files,
+      bounds: this.search,
+      since,
+      isTagged: (file) => file.filename === filename,
+    })
+    return found && toProviderFile(found, 'openai')
+  }
+
+  /** Pages `GET /batches` (newest first), matching `metadata.batchkit_id`. */
+  async findBatch(tag: string, since: number): Promise<ProviderBatch | undefined> {
+    const found = await findInList(this.client, {
+      path: '/batches',
+      query: {},
+      maxPageSize: MAX_PAGE_SIZE.batches,
+      bounds: this.search,
+      since,
+      isTagged: (batch) => isTaggedBatch(batch, tag),
+    })
+    return found && toProviderBatch(found, 'openai')
   }
 
   close(): Promise<void> {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { Agent, type Dispatcher, request } from 'undici'
 import { ApiError } from '../../errors.js'
+import { taggedFilename } from '../tag-search.js'
 import type { ProviderDownload, ProviderUpload } from '../types.js'
 import { connectionError, upstreamError } from '../upstream-errors.js'
 
@@ -29,6 +30,8 @@ export interface WireClientOptions {
 /** Options of one request. */
 export interface SendOptions {
   body?: Dispatcher.RequestOptions['body']
+  /** Query parameters, added to those the configured URL may carry (such as Azure's `api-version`). */
+  query?: Record<string, string>
   headers?: Record<string, string>
   signal?: AbortSignal | undefined
   headersTimeout: number
@@ -71,10 +74,20 @@ export class WireClient {
     return this.readJson(response)
   }
 
+  /** `GET path` with query parameters (a list); resolves to the parsed JSON answer. */
+  async list(path: string, query: Record<string, string>): Promise<unknown> {
+    const response = await this.send('GET', path, {
+      query,
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+    })
+    return this.readJson(response)
+  }
+
   /**
-   * `POST path` with the upload as `multipart/form-data`: the file part first, streamed with
-   * backpressure, then `fields` once they are known (they may wait for the end of the file). The
-   * boundary is set here, after the credential headers, so no credential scheme can lose it.
+   * `POST path` with the upload as `multipart/form-data`, named by its tag (see {@link taggedFilename}):
+   * the file part first, streamed with backpressure, then `fields` once they are known (they may wait
+   * for the end of the file). The boundary is set here, after the credential headers, so no credential scheme can lose it.
    * Resolves to the raw response, with its body unread.
    */
   async upload(
@@ -109,7 +122,7 @@ export class WireClient {
     const credentials = await this.options.headers()
     let response: WireResponse
     try {
-      response = await request(this.options.url(path), {
+      response = await request(withQuery(this.options.url(path), options.query), {
         method,
         dispatcher: this.dispatcher,
         headers: { ...credentials, accept: 'application/json', ...options.headers },
@@ -145,13 +158,23 @@ export class WireClient {
   }
 }
 
-/** The upload as multipart/form-data: the file first, streamed, then the fields once they are known. */
+function withQuery(url: string, query: Record<string, string> | undefined): string {
+  if (!query) return url
+  const withParams = new URL(url)
+  for (const [name, value] of Object.entries(query)) withParams.searchParams.set(name, value)
+  return withParams.toString()
+}
+
+/**
+ * The upload as multipart/form-data: the file first, streamed, then the fields once they are known. The
+ * file part is named by the upload's tag, not the client's filename, so that a file list can find it.
+ */
 async function* multipartBody(
   boundary: string,
   upload: ProviderUpload,
   fields: () => Promise<readonly FormField[]>,
 ): AsyncGenerator<Buffer> {
-  const filename = upload.filename.replace(/[\r\n"]/g, '_')
+  const filename = taggedFilename(upload.tag).replace(/[\r\n"]/g, '_')
   yield Buffer.from(
     `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\n` +
       'Content-Type: application/octet-stream\r\n\r\n',

@@ -1,6 +1,7 @@
 import { Agent, type Dispatcher, request } from 'undici'
 import { ApiError } from '../../errors.js'
-import { connectionError, upstreamError } from '../upstream-errors.js'
+import { readErrorJson } from '../bounded-body.js'
+import { connectionError, upstreamErrorOf } from '../upstream-errors.js'
 import type { TokenSource } from './auth.js'
 
 /** The provider's name in client-facing messages: `The vertex provider …`. */
@@ -12,9 +13,6 @@ export type GoogleResponse = Dispatcher.ResponseData
 /** For failures a retry cannot mend; OpenAI's SDK retries every 5xx unless told not to. */
 export const NO_RETRY = { 'x-should-retry': 'false' } as const
 
-/** How much of an error body is read; Google's are a few hundred bytes. */
-const MAX_ERROR_BODY_CHARS = 64 * 1024
-
 /**
  * What an error answer said, for call-specific mappings: the HTTP status, the `google.rpc.Code` name
  * (`error.status`, e.g. `NOT_FOUND`) and Google's message. The message is only ever matched, never echoed.
@@ -25,7 +23,7 @@ export interface GoogleErrorInfo {
   message: string
 }
 
-/** A call-specific error mapping; undefined falls back to the shared {@link upstreamError}. */
+/** A call-specific error mapping; undefined falls back to the shared {@link upstreamErrorOf}. */
 export type ErrorMapper = (error: GoogleErrorInfo) => ApiError | undefined
 
 /** Options of one request. */
@@ -122,13 +120,11 @@ export class GoogleHttp {
     const info = await readGoogleError(response)
     const mapped = mapError?.(info)
     if (mapped) return mapped
-    // The shared mapping reads only `error.code`; Google's is a number, so the rpc status name stands in.
-    const text = JSON.stringify({ error: { code: info.rpcStatus?.toLowerCase() ?? null } })
-    return upstreamError(PROVIDER, {
+    // Google's `error.code` is a number, so the rpc status name stands in for a code token.
+    return upstreamErrorOf(PROVIDER, {
       statusCode: response.statusCode,
       headers: response.headers,
-      // upstreamError only calls `text()`.
-      body: { text: async () => text } as unknown as GoogleResponse['body'],
+      code: info.rpcStatus?.toLowerCase() ?? null,
     })
   }
 }
@@ -157,27 +153,13 @@ export function malformed(): ApiError {
   })
 }
 
-/** Google's `{"error":{"code","message","status"}}` (GCS leaves out `status`), read but never passed on. */
+/** Google's `{"error":{"code","message","status"}}` (GCS leaves out `status`), read (64 KiB at most) but never passed on. */
 async function readGoogleError(response: GoogleResponse): Promise<GoogleErrorInfo> {
-  const decoder = new TextDecoder()
-  let text = ''
-  try {
-    for await (const chunk of response.body) {
-      text += decoder.decode(chunk as Buffer, { stream: true })
-      if (text.length > MAX_ERROR_BODY_CHARS) break
-    }
-  } catch {
-    // A body cut short is read for what arrived.
+  const body = (await readErrorJson(response.body)) as { error?: Record<string, unknown> } | null | undefined
+  const error = typeof body?.error === 'object' && body.error !== null ? body.error : undefined
+  return {
+    statusCode: response.statusCode,
+    rpcStatus: typeof error?.status === 'string' && /^[A-Z_]{1,64}$/.test(error.status) ? error.status : null,
+    message: typeof error?.message === 'string' ? error.message : '',
   }
-  response.body.on('error', () => undefined)
-  response.body.destroy()
-  const info: GoogleErrorInfo = { statusCode: response.statusCode, rpcStatus: null, message: '' }
-  try {
-    const error = (JSON.parse(text.slice(0, MAX_ERROR_BODY_CHARS)) as { error?: Record<string, unknown> }).error
-    if (typeof error?.status === 'string' && /^[A-Z_]{1,64}$/.test(error.status)) info.rpcStatus = error.status
-    if (typeof error?.message === 'string') info.message = error.message
-  } catch {
-    // Not Google's envelope: the status alone speaks.
-  }
-  return info
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 
 /**
  * Where the Vertex provider keeps things in its bucket, and its provider file ids.
@@ -12,7 +12,8 @@ import { randomBytes } from 'node:crypto'
  * gs://{bucket}/{prefix}/batches/{hex}/manifest.json      written last: the conversion is done, with its counts
  * ```
  *
- * Every id names its objects, so no state is needed to find them; `{hex}` is 32 random hex digits.
+ * Every id names its objects, so no state is needed to find them. An upload's `{hex}` is derived from its
+ * tag (batchkit's own file id), so the tag alone finds it; a batch's `{hex}` is 32 random hex digits.
  */
 export class Layout {
   /** `{prefix}/` or '' when the prefix is empty. */
@@ -26,9 +27,12 @@ export class Layout {
     this.root = trimmed === '' ? '' : `${trimmed}/`
   }
 
-  /** A new upload's id. */
-  static newInputId(): string {
-    return `input-${randomBytes(16).toString('hex')}`
+  /**
+   * The id of the upload tagged `tag`: 32 hex digits of the tag's SHA-256, so that the tag names the
+   * upload's objects and one `stat` finds them.
+   */
+  static inputIdForTag(tag: string): string {
+    return `input-${createHash('sha256').update(tag, 'utf8').digest('hex').slice(0, 32)}`
   }
 
   /** A new batch's key (its output directory). */

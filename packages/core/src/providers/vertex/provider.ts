@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici'
 import { ApiError } from '../../errors.js'
 import { type BatchErrorEntry, TERMINAL_STATUSES } from '../../types.js'
+import { searchIncomplete, type TagSearchBounds, type TagSearchOptions, tagSearchBounds } from '../tag-search.js'
 import type {
   Provider,
   ProviderBatch,
@@ -11,13 +12,14 @@ import type {
 } from '../types.js'
 import { tokenSource } from './auth.js'
 import { CUSTOM_ID_FIELD } from './custom-id.js'
-import { GCS_CHUNK_GRANULE, GcsClient } from './gcs.js'
+import { GCS_CHUNK_GRANULE, GcsClient, type GcsObject } from './gcs.js'
 import { asObject, type ErrorMapper, GoogleHttp, NO_RETRY, PROVIDER } from './http.js'
 import { batchStatusOf, jobErrorsOf, jobTimestamps, requestCountsOf, rfc3339ToSeconds } from './job-state.js'
 import { batchFileId, type FileRef, Layout, parseFileId } from './layout.js'
 import { convertJobOutputs, type OutputManifest } from './outputs.js'
+import { BATCH_LABEL_KEY, batchLabelFilter, batchLabelValue } from './tags.js'
 import type { VertexBatchJob } from './types.js'
-import { FILENAME_METADATA_KEY, MODEL_METADATA_KEY, uploadInput } from './upload.js'
+import { FILENAME_METADATA_KEY, MODEL_METADATA_KEY, TAG_METADATA_KEY, uploadInput } from './upload.js'
 
 /** Options of the {@link vertex} provider. */
 export interface VertexProviderOptions {
@@ -52,6 +54,8 @@ export interface VertexProviderOptions {
   uploadChunkBytes?: number
   /** The undici dispatcher to send requests through. @default a keep-alive Agent of its own */
   dispatcher?: Dispatcher
+  /** How far `findBatch` looks through the jobs with the batch's label (`findFile` needs one lookup). */
+  search?: TagSearchOptions
 }
 
 /** Vertex AI's limits where they differ from OpenAI's: 200,000 requests per batch job. */
@@ -86,6 +90,7 @@ class VertexProvider implements Provider {
   private readonly http: GoogleHttp
   private readonly gcs: GcsClient
   private readonly vertexEndpoint: string | undefined
+  private readonly search: TagSearchBounds
   /** Conversions running in this process, by job name, so concurrent refreshes share one. */
   private readonly converting = new Map<string, Promise<OutputManifest>>()
 
@@ -99,6 +104,7 @@ class VertexProvider implements Provider {
     this.project = options.project
     this.location = options.location
     this.layout = new Layout(options.bucket, options.prefix ?? 'batchkit')
+    this.search = tagSearchBounds(options.search, 'vertex')
     this.vertexEndpoint = options.vertexEndpoint ? baseUrl(options.vertexEndpoint, 'vertexEndpoint') : undefined
     this.http = new GoogleHttp({
       token: tokenSource(options),
@@ -113,8 +119,9 @@ class VertexProvider implements Provider {
     )
   }
 
+  /** Stores the upload under the id its tag names (see {@link Layout.inputIdForTag}), with the tag in its metadata. */
   uploadFile(upload: ProviderUpload): Promise<ProviderFile> {
-    return uploadInput(this.gcs, this.layout, Layout.newInputId(), upload)
+    return uploadInput(this.gcs, this.layout, Layout.inputIdForTag(upload.tag), upload)
   }
 
   async retrieveFile(id: string): Promise<ProviderFile> {
@@ -122,6 +129,21 @@ class VertexProvider implements Provider {
     const { bucket, name } = this.objectOf(ref)
     const object = await this.gcs.stat(bucket, name)
     if (!object) throw gone()
+    return this.fileOf(id, ref, object)
+  }
+
+  /** One `stat` of the object the tag names; it counts when its metadata carries the tag and it is new enough. */
+  async findFile(tag: string, since: number): Promise<ProviderFile | undefined> {
+    const id = Layout.inputIdForTag(tag)
+    const ref = this.ref(id)
+    const object = await this.gcs.stat(this.layout.bucket, this.objectOf(ref).name)
+    if (!object || object.metadata[TAG_METADATA_KEY] !== tag) return undefined
+    const createdAt = rfc3339ToSeconds(object.timeCreated)
+    if (createdAt !== null && createdAt < since) return undefined
+    return this.fileOf(id, ref, object)
+  }
+
+  private fileOf(id: string, ref: FileRef, object: GcsObject): ProviderFile {
     return {
       id,
       bytes: object.size,
@@ -181,7 +203,7 @@ class VertexProvider implements Provider {
         gcsDestination: { outputUriPrefix: this.layout.outputUriPrefix(batchKey) },
       },
       instanceConfig: { excludedFields: [CUSTOM_ID_FIELD] },
-      labels: { batchkit_batch: batchKey },
+      labels: { [BATCH_LABEL_KEY]: batchLabelValue(request.tag) },
     }
     const job = toJob(
       await this.http.json('POST', this.collectionUrl(), body, { mapError: createErrors(model, this.location) }),
@@ -202,6 +224,29 @@ class VertexProvider implements Provider {
     // Vertex answers `{}`: the batch is read back whole.
     await response.body.dump()
     return this.retrieveBatch(id)
+  }
+
+  /**
+   * Lists the jobs of the configured location with the tag's label (`filter=labels.batchkit_batch="…"`),
+   * page by page up to the search bound; the newest created at or after `since` is the batch.
+   */
+  async findBatch(tag: string, since: number): Promise<ProviderBatch | undefined> {
+    const filter = batchLabelFilter(tag)
+    let newest: { job: VertexBatchJob; createdAt: number } | undefined
+    let pageToken: string | undefined
+    for (let page = 0; page < this.search.maxPages; page++) {
+      const query = new URLSearchParams({ filter, pageSize: String(this.search.pageSize) })
+      if (pageToken) query.set('pageToken', pageToken)
+      const list = asObject(await this.http.json('GET', `${this.collectionUrl()}?${query}`))
+      const jobs = Array.isArray(list.batchPredictionJobs) ? list.batchPredictionJobs.map(toJob) : []
+      for (const job of jobs) {
+        const createdAt = rfc3339ToSeconds(job.createTime) ?? since
+        if (createdAt >= since && (!newest || createdAt > newest.createdAt)) newest = { job, createdAt }
+      }
+      pageToken = typeof list.nextPageToken === 'string' && list.nextPageToken !== '' ? list.nextPageToken : undefined
+      if (!pageToken) return newest && this.toBatch(newest.job)
+    }
+    throw searchIncomplete(PROVIDER, 'batch', this.search.maxPages)
   }
 
   close(): Promise<void> {

@@ -14,6 +14,9 @@ export const MODEL_METADATA_KEY = 'batchkit_model'
 /** Custom metadata of the original object: the file name it was uploaded with. */
 export const FILENAME_METADATA_KEY = 'batchkit_filename'
 
+/** Custom metadata of both objects of an upload: its tag (batchkit's file id), checked by `findFile`. */
+export const TAG_METADATA_KEY = 'batchkit_tag'
+
 /** The longest model name carried in metadata (GCS allows 8 KiB of custom metadata in all). */
 const MAX_MODEL_CHARS = 1024
 
@@ -98,14 +101,17 @@ export async function uploadInput(
 
   const originalUpload = gcs.upload(layout.bucket, names.original, original, {
     contentType: 'application/octet-stream',
-    metadata: () => ({ [FILENAME_METADATA_KEY]: upload.filename }),
+    metadata: () => ({ [FILENAME_METADATA_KEY]: upload.filename, [TAG_METADATA_KEY]: upload.tag }),
     signal: abort.signal,
   })
   const convertedUpload = gcs.upload(layout.bucket, names.converted, transform as Readable, {
     contentType: 'application/jsonl',
     lazy: true,
     // Asked when the first converted line is ready, so the first request line has been read.
-    metadata: (): Record<string, string> => (sniffer.model ? { [MODEL_METADATA_KEY]: sniffer.model } : {}),
+    metadata: (): Record<string, string> => ({
+      [TAG_METADATA_KEY]: upload.tag,
+      ...(sniffer.model ? { [MODEL_METADATA_KEY]: sniffer.model } : {}),
+    }),
     signal: abort.signal,
   })
   originalUpload.catch(fail)
