@@ -29,3 +29,9 @@ export type {
 } from './fake-openai/types.js'
 export { type FakeUsage, fakeBatchUsage, fakeUsage } from './fake-openai/usage.js'
 export { createSchemaValidator, type SchemaName, type SchemaValidator } from './schema-validator.js'
+export {
+  type RedisCommandClient,
+  removePostgresTestData,
+  removeRedisTestData,
+  type SqlRunner,
+} from './store-cleanup.js'
