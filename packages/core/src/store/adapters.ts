@@ -14,6 +14,8 @@ export function adapterOf(keyv: Keyv): unknown {
 /** The few node-redis client settings batchkit changes; `@keyv/redis` exposes the live options object. */
 interface RedisClientLike {
   options?: { disableOfflineQueue?: boolean }
+  isReady?: boolean
+  once?(event: 'ready', listener: () => void): unknown
 }
 
 /** What `@keyv/redis` offers, recognised by shape (never `instanceof`, so any copy of it works). */
@@ -46,7 +48,7 @@ export function isPostgresAdapter(store: unknown): store is PostgresAdapterLike 
  * Makes a user's store report failures instead of hiding them, so an outage is a 503 and never a
  * false "not found": Keyv's `throwOnErrors` (Keyv 5; Keyv 6 emits instead, which batchkit also
  * watches), and for `@keyv/redis` its own `throwOnErrors`, plus node-redis failing commands at once
- * while disconnected rather than queueing them without limit. `@keyv/postgres` already throws.
+ * while disconnected (once it has first connected) rather than queueing them without limit. `@keyv/postgres` already throws.
  */
 export function makeStoreStrict(keyv: Keyv): void {
   keyv.throwOnErrors = true
@@ -54,5 +56,13 @@ export function makeStoreStrict(keyv: Keyv): void {
   if (!isRedisAdapter(adapter)) return
   adapter.throwOnErrors = true
   adapter.throwOnConnectError = true
-  if (adapter.client.options) adapter.client.options.disableOfflineQueue = true
+  const client = adapter.client
+  const options = client.options
+  if (!options) return
+  // Only once connected: commands sent while the first connection is being made must wait for it.
+  if (client.isReady) options.disableOfflineQueue = true
+  else
+    client.once?.('ready', () => {
+      options.disableOfflineQueue = true
+    })
 }
