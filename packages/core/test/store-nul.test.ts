@@ -64,7 +64,7 @@ describe.each(backends)('NUL in names on $label', (backend) => {
       body: body === undefined ? undefined : JSON.stringify(body),
     })
     expect(response.status).toBe(status)
-    if (status === 200) expect((await response.json()).data).toEqual([])
+    if (status === 200) expect(((await response.json()) as { data: unknown[] }).data).toEqual([])
     expect(reported).toEqual([])
   })
 })
