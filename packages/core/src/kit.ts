@@ -17,8 +17,11 @@ import { createPricing, type PriceOverride } from './pricing/cost.js'
 import { ProviderRegistry } from './providers/registry.js'
 import type { ModelRoute } from './providers/routing.js'
 import type { Provider } from './providers/types.js'
+import { makeStoreStrict } from './store/adapters.js'
 import { type Coordination, coordinationFor } from './store/create-index.js'
 import { DueQueue } from './store/due-queue.js'
+import { DEFAULT_STORE_TIMEOUT_MS, StoreGuard } from './store/guard.js'
+import { guardCoordination } from './store/guarded-coordination.js'
 import { RecordStore } from './store/records.js'
 import { createdEvent, createFinisher } from './tracking/finish.js'
 import { BatchTracker, type FinishBatch, type TrackingOptions } from './tracking/tracker.js'
@@ -27,10 +30,18 @@ import type { BatchBilling, BatchRecord } from './types.js'
 /** Options of {@link createBatchKit}. */
 export interface BatchKitOptions {
   /**
-   * Where records live: any Keyv instance, best one of its own. batchkit sets its `throwOnErrors`,
-   * so a store outage is a 503 rather than a false "not found". @default an in-memory Keyv (lost on restart)
+   * Where records live: any Keyv instance, best one of its own. batchkit makes it report failures
+   * (Keyv's `throwOnErrors`; for `@keyv/redis` also the adapter's `throwOnErrors` and node-redis's
+   * `disableOfflineQueue`), so a store outage is a 503 rather than a false "not found".
+   * @default an in-memory Keyv (lost on restart)
    */
   store?: Keyv
+  /**
+   * How long one store operation (a record read or write, a list read, a lease) may take before it
+   * counts as failed: an API call then answers 503 `store_unavailable` instead of waiting for a
+   * store that does not answer, and background work tries again later. @default 3000
+   */
+  storeTimeoutMs?: number
   /** The upstream services by name, such as `{ openai: openai({ apiKey }) }`. */
   providers: Record<string, Provider>
   /** The provider for uploads when several are configured and no model list applies. @default the first */
@@ -85,13 +96,13 @@ export interface BatchKit {
  */
 export function createBatchKit(options: BatchKitOptions): BatchKit {
   const keyv = options.store ?? new Keyv()
-  // Keyv swallows store errors by default, which would turn a store outage into "not found".
-  keyv.throwOnErrors = true
-  const { index, leases } = options.coordination ?? coordinationFor(keyv)
+  makeStoreStrict(keyv)
   const reportError: ErrorReporter = options.onError ?? defaultReporter
+  const guard = new StoreGuard(storeTimeout(options.storeTimeoutMs), reportError)
+  const { index, leases } = guardCoordination(options.coordination ?? coordinationFor(keyv), guard)
   const logger = options.logger ?? SILENT_LOGGER
   const holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
-  const store = new RecordStore(keyv, index, reportError)
+  const store = new RecordStore(keyv, index, guard)
   const providers = new ProviderRegistry(options.providers, options.defaultProvider, options.models)
   const pricing = createPricing(options.prices, {
     onUnpricedModel: (model) => logger.warn({ model }, 'batchkit has no price for this model: its cost is null'),
@@ -215,6 +226,12 @@ function singleFlightSettle(
     })
     return Promise.race([run.catch(() => undefined), late]).finally(() => clearTimeout(timer))
   }
+}
+
+function storeTimeout(ms: number | undefined): number {
+  if (ms === undefined) return DEFAULT_STORE_TIMEOUT_MS
+  if (!Number.isFinite(ms) || ms <= 0) throw new Error(`storeTimeoutMs must be a positive number, not ${ms}`)
+  return ms
 }
 
 function defaultReporter(error: unknown, context: string): void {

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
 import { coordinationFor } from '../src/store/create-index.js'
+import { DEFAULT_STORE_TIMEOUT_MS, StoreGuard } from '../src/store/guard.js'
 import type { OrderedIndex } from '../src/store/ordered-index.js'
 import { type ListOrder, RecordStore } from '../src/store/records.js'
 import type { BatchRecord, FilePurpose, FileRecord, Page } from '../src/types.js'
@@ -134,7 +135,7 @@ describe.each(backends)('records and lists in $label', (backend) => {
   beforeAll(() => {
     keyv = backend.connect()
     index = coordinationFor(keyv).index
-    store = new RecordStore(keyv, index, () => undefined)
+    store = new RecordStore(keyv, index, new StoreGuard(DEFAULT_STORE_TIMEOUT_MS, () => undefined))
   })
 
   /** Adds records one at a time, in the given order. */

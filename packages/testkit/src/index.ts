@@ -30,3 +30,9 @@ export type {
 export { type FakeUsage, fakeBatchUsage, fakeUsage } from './fake-openai/usage.js'
 export { createSchemaValidator, type SchemaName, type SchemaValidator } from './schema-validator.js'
 export { type DelayProxy, type DelayProxyOptions, startDelayProxy } from './delay-proxy.js'
+export {
+  type RedisCommandClient,
+  removePostgresTestData,
+  removeRedisTestData,
+  type SqlRunner,
+} from './store-cleanup.js'

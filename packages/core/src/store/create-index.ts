@@ -1,4 +1,5 @@
 import type { Keyv } from 'keyv'
+import { adapterOf, isPostgresAdapter, isRedisAdapter } from './adapters.js'
 import { KeyvIndex } from './keyv-index.js'
 import { type LeaseStore, MemoryLeases, PostgresLeases, RedisLeases } from './leases.js'
 import { MemoryIndex, type OrderedIndex } from './ordered-index.js'
@@ -21,7 +22,7 @@ const inProcess = new WeakMap<object, Coordination>()
  * unless the store is a plain `Map`).
  */
 export function coordinationFor(keyv: Keyv): Coordination {
-  const store: unknown = keyv.store
+  const store = adapterOf(keyv)
   const namespace = keyv.namespace ?? ''
   if (isRedisAdapter(store)) {
     const getClient = async () => (await store.getClient()) as RedisLikeClient
@@ -44,17 +45,4 @@ export function coordinationFor(keyv: Keyv): Coordination {
     inProcess.set(key, local)
   }
   return local
-}
-
-function isRedisAdapter(store: unknown): store is { getClient(): Promise<unknown> } {
-  if (typeof store !== 'object' || store === null || typeof (store as { getClient?: unknown }).getClient !== 'function')
-    return false
-  const client = (store as { client?: Partial<RedisLikeClient> }).client
-  return typeof client?.zAdd === 'function' && typeof client.sendCommand === 'function'
-}
-
-function isPostgresAdapter(store: unknown): store is { query: SqlQuery } {
-  if (typeof store !== 'object' || store === null) return false
-  const candidate = store as { query?: unknown; opts?: { dialect?: unknown } }
-  return typeof candidate.query === 'function' && candidate.opts?.dialect === 'postgres'
 }

@@ -1,4 +1,5 @@
 import type { Keyv } from 'keyv'
+import { CheckedKeyv } from './checked-keyv.js'
 import { insertSorted, type OrderedIndex, rangeOfSorted, removeSorted } from './ordered-index.js'
 
 /**
@@ -9,11 +10,15 @@ import { insertSorted, type OrderedIndex, rangeOfSorted, removeSorted } from './
 export class KeyvIndex implements OrderedIndex {
   readonly shared = false
   private readonly locks = new Map<string, Promise<unknown>>()
+  // A failed read must not pass for an empty list: the update would then overwrite the list.
+  private readonly keyv: CheckedKeyv
 
   constructor(
-    private readonly keyv: Keyv,
+    keyv: Keyv,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.keyv = new CheckedKeyv(keyv)
+  }
 
   add(list: string, key: string): Promise<void> {
     return this.update(list, (sorted) => insertSorted(sorted, key))

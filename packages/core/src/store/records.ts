@@ -1,6 +1,7 @@
 import type { Keyv } from 'keyv'
-import { ApiError, isApiError } from '../errors.js'
 import type { BatchRecord, FilePurpose, FileRecord, Page } from '../types.js'
+import { CheckedKeyv } from './checked-keyv.js'
+import type { StoreGuard } from './guard.js'
 import { idOfSortKey, type OrderedIndex, sortKey } from './ordered-index.js'
 
 /** The order a list is returned in. */
@@ -19,15 +20,20 @@ const CURSOR_TTL_MS = 24 * 60 * 60 * 1000
 /**
  * Files and batches in the user's Keyv store, each under its own key, with per-owner ordered
  * indexes for listing. Records are written before they are indexed and unindexed before they are
- * deleted, so a list never names a record that is not there to read. Any failure of the store
- * surfaces as a 503 `store_unavailable`; the cause goes to `reportError`.
+ * deleted, so a list never names a record that is not there to read. Every operation is bounded
+ * by the guard's timeout, and any failure of the store surfaces as a 503 `store_unavailable`
+ * (never as a missing record); the cause goes to the guard's error reporter.
  */
 export class RecordStore {
+  private readonly keyv: CheckedKeyv
+
   constructor(
-    private readonly keyv: Keyv,
+    keyv: Keyv,
     private readonly index: OrderedIndex,
-    private readonly reportError: (error: unknown, context: string) => void,
-  ) {}
+    private readonly storeGuard: StoreGuard,
+  ) {
+    this.keyv = new CheckedKeyv(keyv)
+  }
 
   getFile(id: string): Promise<FileRecord | undefined> {
     return this.guard('reading a file record', () => this.keyv.get<FileRecord>(fileKey(id)))
@@ -120,10 +126,7 @@ export class RecordStore {
   /** Many records of one kind at once, in the order of `ids` (undefined where missing). */
   getRecords<T>(kind: RecordKind, ids: string[]): Promise<(T | undefined)[]> {
     if (ids.length === 0) return Promise.resolve([])
-    return this.guard(`reading ${kind} records`, async () => {
-      const values = await this.keyv.getMany<T>(ids.map((id) => recordKey(kind, id)))
-      return values.map((value) => (value === null ? undefined : value))
-    })
+    return this.guard(`reading ${kind} records`, () => this.keyv.getMany<T>(ids.map((id) => recordKey(kind, id))))
   }
 
   putRecord(kind: RecordKind, id: string, value: unknown, ttlMs?: number): Promise<void> {
@@ -156,25 +159,17 @@ export class RecordStore {
       const after = options.after ? sortKey(options.after.createdAtMs, options.after.id) : undefined
       const keys = await this.index.range(list, { after, limit: options.limit, order: options.order })
       const page = keys.slice(0, options.limit)
-      const records = page.length === 0 ? [] : await this.keyv.getMany<T>(page.map((key) => keyOf(idOfSortKey(key))))
+      const records = await this.keyv.getMany<T>(page.map((key) => keyOf(idOfSortKey(key))))
       // A record deleted between the index read and the record read is skipped, not shown as a hole.
       return {
-        data: records.filter((r): r is T => r !== undefined && r !== null),
+        data: records.filter((r): r is T => r !== undefined),
         hasMore: keys.length > options.limit,
       }
     })
   }
 
-  private async guard<T>(context: string, operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation()
-    } catch (error) {
-      if (isApiError(error)) throw error
-      this.reportError(error, context)
-      throw new ApiError(503, 'The store behind this API is unavailable; try again later.', {
-        code: 'store_unavailable',
-      })
-    }
+  private guard<T>(context: string, operation: () => Promise<T>): Promise<T> {
+    return this.storeGuard.run(context, operation)
   }
 }
 

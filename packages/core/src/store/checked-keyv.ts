@@ -1,0 +1,53 @@
+import type { Keyv } from 'keyv'
+import { storable } from './guard.js'
+
+/**
+ * The record reads and writes batchkit makes through a Keyv instance, made strict: a failure is
+ * an error, never a value. Keyv 5 throws only with `throwOnErrors` and Keyv 6 never throws (it
+ * emits `error` and answers "missing"), so an error Keyv emits while an operation is under way
+ * fails that operation; `set` answering false fails too.
+ *
+ * Only `get`, `set` and `delete` are used, and many keys are read by one `get` each: Keyv 5's
+ * `getMany` prefixes the namespace to keys that `get` and `set` leave alone (those already
+ * starting with it), so mixing them loses records for some namespaces.
+ */
+export class CheckedKeyv {
+  private errors = 0
+
+  constructor(private readonly keyv: Keyv) {
+    keyv.on('error', () => {
+      this.errors++
+    })
+  }
+
+  /** The value under `key`, or undefined if there is none; a key no store can hold has none. */
+  async get<T>(key: string): Promise<T | undefined> {
+    if (!storable(key)) return undefined
+    const value = await this.checked(`reading ${key}`, () => this.keyv.get<T>(key))
+    return value ?? undefined
+  }
+
+  /** The values under `keys`, in their order. */
+  getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]> {
+    return Promise.all(keys.map((key) => this.get<T>(key)))
+  }
+
+  async set(key: string, value: unknown, ttlMs?: number): Promise<void> {
+    if (!storable(key)) throw new Error(`A store key cannot contain NUL: ${JSON.stringify(key)}`)
+    const stored = await this.checked(`storing ${key}`, () => this.keyv.set(key, value, ttlMs))
+    if (stored === false) throw new Error(`The store did not store ${key}`)
+  }
+
+  async delete(key: string): Promise<void> {
+    if (!storable(key)) return
+    await this.checked(`deleting ${key}`, () => this.keyv.delete(key))
+  }
+
+  private async checked<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    const before = this.errors
+    const result = await operation()
+    // Counted across operations under way at once: an error during any of them fails all, never none.
+    if (this.errors !== before) throw new Error(`The store reported an error while ${what}`)
+    return result
+  }
+}
