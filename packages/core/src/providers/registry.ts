@@ -64,6 +64,9 @@ function traced(name: string, provider: Provider): Provider {
     createBatch: wrap('createBatch', (request) => provider.createBatch(request)),
     retrieveBatch: wrap('retrieveBatch', (id) => provider.retrieveBatch(id)),
     cancelBatch: wrap('cancelBatch', (id) => provider.cancelBatch(id)),
+    // Named one by one: the spread above copies no methods of a class instance.
+    findFile: wrap('findFile', (tag, since) => provider.findFile(tag, since)),
+    findBatch: wrap('findBatch', (tag, since) => provider.findBatch(tag, since)),
     close: () => provider.close?.() ?? Promise.resolve(),
   }
 }
