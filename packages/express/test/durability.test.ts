@@ -1,4 +1,14 @@
-import { type BatchEndedEvent, type BatchEvent, DEFAULT_PRICES, type Principal } from '@batchkit/core'
+import {
+  ApiError,
+  type BatchEndedEvent,
+  type BatchEvent,
+  DEFAULT_PRICES,
+  openai,
+  type Principal,
+  type Provider,
+  type ProviderBatchRequest,
+  type ProviderUpload,
+} from '@batchkit/core'
 import { fakeUsage } from '@batchkit/testkit'
 import type OpenAI from 'openai'
 import { toFile } from 'openai'
@@ -169,6 +179,98 @@ describe('Idempotency-Key on batch creates', () => {
       alice.batches.create({ ...batchBody(input.id), endpoint: '/v1/embeddings' }, withKey(key)),
     ).rejects.toMatchObject({ status: 400, code: 'idempotency_key_reused' })
     expect(h.fake.batches.size).toBe(upstreamBefore + 1)
+  })
+})
+
+/**
+ * OpenAI's provider, whose answers to the first batch create and the first upload are lost on the
+ * way back (a timeout after the provider did the work); a class, as the real providers are.
+ */
+class LosesFirstAnswers implements Provider {
+  readonly kind = 'openai'
+  inner: Provider | undefined
+  lostBatch = false
+  lostUpload = false
+  private get real(): Provider {
+    if (!this.inner) throw new Error('no upstream yet')
+    return this.inner
+  }
+  uploadFile(upload: ProviderUpload) {
+    return this.real.uploadFile(upload).then((file) => {
+      if (this.lostUpload) return file
+      this.lostUpload = true
+      throw new ApiError(504, 'The openai provider did not answer in time.', { code: 'upstream_timeout' })
+    })
+  }
+  retrieveFile(id: string) {
+    return this.real.retrieveFile(id)
+  }
+  downloadFile(id: string, signal?: AbortSignal) {
+    return this.real.downloadFile(id, signal)
+  }
+  deleteFile(id: string) {
+    return this.real.deleteFile(id)
+  }
+  createBatch(request: ProviderBatchRequest) {
+    return this.real.createBatch(request).then((batch) => {
+      if (this.lostBatch) return batch
+      this.lostBatch = true
+      throw new ApiError(504, 'The openai provider did not answer in time.', { code: 'upstream_timeout' })
+    })
+  }
+  retrieveBatch(id: string) {
+    return this.real.retrieveBatch(id)
+  }
+  cancelBatch(id: string) {
+    return this.real.cancelBatch(id)
+  }
+  findFile(tag: string, since: number) {
+    return this.real.findFile(tag, since)
+  }
+  findBatch(tag: string, since: number) {
+    return this.real.findBatch(tag, since)
+  }
+  async close() {
+    await this.inner?.close?.()
+  }
+}
+
+describe('a retry after an answer lost on the way back', () => {
+  it('adopts the batch the provider made instead of making a second one, and the upload likewise', async () => {
+    const lossy = new LosesFirstAnswers()
+    const local = await startHarness({ kit: { providers: { openai: lossy } } })
+    lossy.inner = openai({ apiKey: local.fake.apiKey, baseURL: local.fake.baseURL })
+    try {
+      const client = local.client()
+      const text = chatLines(2)
+
+      const uploadKey = newKey('lost-upload')
+      await expect(upload(client, text, 'requests.jsonl', uploadKey)).rejects.toMatchObject({ status: 504 })
+      expect(local.fake.files.size).toBe(1)
+      const file = await upload(client, text, 'requests.jsonl', uploadKey)
+      // The orphan the lost answer left was deleted, and the retry's upload is the one file.
+      expect(local.fake.files.size).toBe(1)
+      expect(await (await client.files.content(file.id)).text()).toBe(text)
+      expect((await upload(client, text, 'requests.jsonl', uploadKey)).id).toBe(file.id)
+      expect((await client.files.list()).data.map((f) => f.id)).toEqual([file.id])
+
+      const batchKey = newKey('lost-batch')
+      await expect(client.batches.create(batchBody(file.id), withKey(batchKey))).rejects.toMatchObject({
+        status: 504,
+      })
+      expect(local.fake.batches.size).toBe(1)
+      const adopted = await client.batches.create(batchBody(file.id), withKey(batchKey))
+      expect(local.fake.batches.size).toBe(1)
+      expect(adopted).toMatchObject({ input_file_id: file.id, endpoint: '/v1/chat/completions' })
+      expect((await client.batches.create(batchBody(file.id), withKey(batchKey))).id).toBe(adopted.id)
+      expect((await client.batches.list()).data.map((b) => b.id)).toEqual([adopted.id])
+      const { batch } = await runToEnd(client, adopted.id)
+      expect(batch.status).toBe('completed')
+      expect(batch.usage).toEqual(expectedUsage(text))
+      expect(local.fake.batches.size).toBe(1)
+    } finally {
+      await local.close()
+    }
   })
 })
 
