@@ -102,6 +102,66 @@ async function until<T>(what: string, check: () => T | undefined, timeoutMs = 10
 /** The ids the fake holds now that it did not hold in `before`. */
 const added = (before: ReadonlySet<string>, now: Iterable<string>) => [...now].filter((id) => !before.has(id))
 
+/**
+ * OpenAI's provider, scripted: it can lose its answers to the first batch create and the first upload
+ * on the way back (a timeout after the provider did the work), and be slow to create batches; a
+ * class, as the real providers are.
+ */
+class ScriptedUpstream implements Provider {
+  readonly kind = 'openai'
+  inner: Provider | undefined
+  private lostBatch: boolean
+  private lostUpload: boolean
+  private readonly createDelayMs: number
+  constructor(options: { loseFirstAnswers?: boolean; createDelayMs?: number }) {
+    this.lostBatch = this.lostUpload = !options.loseFirstAnswers
+    this.createDelayMs = options.createDelayMs ?? 0
+  }
+  private get real(): Provider {
+    if (!this.inner) throw new Error('no upstream yet')
+    return this.inner
+  }
+  uploadFile(upload: ProviderUpload) {
+    return this.real.uploadFile(upload).then((file) => {
+      if (this.lostUpload) return file
+      this.lostUpload = true
+      throw new ApiError(504, 'The openai provider did not answer in time.', { code: 'upstream_timeout' })
+    })
+  }
+  retrieveFile(id: string) {
+    return this.real.retrieveFile(id)
+  }
+  downloadFile(id: string, signal?: AbortSignal) {
+    return this.real.downloadFile(id, signal)
+  }
+  deleteFile(id: string) {
+    return this.real.deleteFile(id)
+  }
+  async createBatch(request: ProviderBatchRequest) {
+    await new Promise((resolve) => setTimeout(resolve, this.createDelayMs))
+    return this.real.createBatch(request).then((batch) => {
+      if (this.lostBatch) return batch
+      this.lostBatch = true
+      throw new ApiError(504, 'The openai provider did not answer in time.', { code: 'upstream_timeout' })
+    })
+  }
+  retrieveBatch(id: string) {
+    return this.real.retrieveBatch(id)
+  }
+  cancelBatch(id: string) {
+    return this.real.cancelBatch(id)
+  }
+  findFile(tag: string, since: number) {
+    return this.real.findFile(tag, since)
+  }
+  findBatch(tag: string, since: number) {
+    return this.real.findBatch(tag, since)
+  }
+  async close() {
+    await this.inner?.close?.()
+  }
+}
+
 describe('Idempotency-Key on batch creates', () => {
   it('answers a retry with the first batch, refuses another body, and keeps owners apart', async () => {
     const alice = h.client()
@@ -158,6 +218,39 @@ describe('Idempotency-Key on batch creates', () => {
     expect(added(before, h.fake.batches.keys())).toHaveLength(1)
   })
 
+  it('answers 409 to creates with one key that overlap a slow provider create, and makes one batch', async () => {
+    const slow = new ScriptedUpstream({ createDelayMs: 150 })
+    const local = await startHarness({ kit: { providers: { openai: slow } } })
+    slow.inner = openai({ apiKey: local.fake.apiKey, baseURL: local.fake.baseURL })
+    try {
+      const client = local.client()
+      const key = newKey('slow-race')
+      const input = await upload(client, chatLines(2))
+      // Every later request arrives while the first is still waiting on the provider.
+      const answers = await Promise.allSettled(
+        Array.from({ length: 5 }, (_, i) =>
+          new Promise((resolve) => setTimeout(resolve, i * 20)).then(() =>
+            client.batches.create(batchBody(input.id), withKey(key)),
+          ),
+        ),
+      )
+      expect(local.fake.batches.size).toBe(1)
+      const [first, ...later] = answers
+      expect(first?.status).toBe('fulfilled')
+      for (const answer of later) {
+        expect(answer.status).toBe('rejected')
+        if (answer.status === 'rejected')
+          expect(answer.reason).toMatchObject({ status: 409, code: 'idempotency_key_in_use' })
+      }
+      const id = first?.status === 'fulfilled' ? first.value.id : undefined
+      expect((await client.batches.create(batchBody(input.id), withKey(key))).id).toBe(id)
+      expect((await client.batches.list()).data.map((b) => b.id)).toEqual([id])
+      expect(local.fake.batches.size).toBe(1)
+    } finally {
+      await local.close()
+    }
+  })
+
   it('frees a key whose first request was refused, for the corrected request', async () => {
     const alice = h.client()
     const key = newKey('fix')
@@ -182,62 +275,9 @@ describe('Idempotency-Key on batch creates', () => {
   })
 })
 
-/**
- * OpenAI's provider, whose answers to the first batch create and the first upload are lost on the
- * way back (a timeout after the provider did the work); a class, as the real providers are.
- */
-class LosesFirstAnswers implements Provider {
-  readonly kind = 'openai'
-  inner: Provider | undefined
-  lostBatch = false
-  lostUpload = false
-  private get real(): Provider {
-    if (!this.inner) throw new Error('no upstream yet')
-    return this.inner
-  }
-  uploadFile(upload: ProviderUpload) {
-    return this.real.uploadFile(upload).then((file) => {
-      if (this.lostUpload) return file
-      this.lostUpload = true
-      throw new ApiError(504, 'The openai provider did not answer in time.', { code: 'upstream_timeout' })
-    })
-  }
-  retrieveFile(id: string) {
-    return this.real.retrieveFile(id)
-  }
-  downloadFile(id: string, signal?: AbortSignal) {
-    return this.real.downloadFile(id, signal)
-  }
-  deleteFile(id: string) {
-    return this.real.deleteFile(id)
-  }
-  createBatch(request: ProviderBatchRequest) {
-    return this.real.createBatch(request).then((batch) => {
-      if (this.lostBatch) return batch
-      this.lostBatch = true
-      throw new ApiError(504, 'The openai provider did not answer in time.', { code: 'upstream_timeout' })
-    })
-  }
-  retrieveBatch(id: string) {
-    return this.real.retrieveBatch(id)
-  }
-  cancelBatch(id: string) {
-    return this.real.cancelBatch(id)
-  }
-  findFile(tag: string, since: number) {
-    return this.real.findFile(tag, since)
-  }
-  findBatch(tag: string, since: number) {
-    return this.real.findBatch(tag, since)
-  }
-  async close() {
-    await this.inner?.close?.()
-  }
-}
-
 describe('a retry after an answer lost on the way back', () => {
   it('adopts the batch the provider made instead of making a second one, and the upload likewise', async () => {
-    const lossy = new LosesFirstAnswers()
+    const lossy = new ScriptedUpstream({ loseFirstAnswers: true })
     const local = await startHarness({ kit: { providers: { openai: lossy } } })
     lossy.inner = openai({ apiKey: local.fake.apiKey, baseURL: local.fake.baseURL })
     try {
