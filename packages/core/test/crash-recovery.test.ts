@@ -124,11 +124,12 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     expect(fake.batches.size).toBe(BATCH_ROUNDS)
 
     // A new server on the same store settles what the dead ones left, and follows every batch to its end.
-    const { client } = await startServer()
+    const uploadsBefore = [...fake.files.values()].filter((f) => f.purpose === 'batch').length
+    const { child: survivor, client } = await startServer()
     const upstreamBatches = [...fake.batches.values()]
     const deadline = Date.now() + 60_000
     let listed: OpenAI.Batches.Batch[] = []
-    let events: { type: string; batchId: string }[] = []
+    let events: { type: string; batchId: string; pid: number }[] = []
     for (;;) {
       listed = (await client.batches.list({ limit: 100 })).data
       events = readEvents(eventsFile)
@@ -158,6 +159,13 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     const uploads = [...fake.files.values()].filter((f) => f.purpose === 'batch')
     for (const upload of uploads) expect(recorded.has(tagOf(upload.filename))).toBe(true)
     expect(uploads.length).toBeLessThanOrEqual(BATCH_ROUNDS + FILE_ROUNDS)
+    const announcedAfterRestart = events.filter((e) => e.type === 'acreate_batch' && e.pid === survivor.pid).length
+    console.info(
+      `[crash recovery on ${backend.label}] ${BATCH_ROUNDS} batch creates and ${FILE_ROUNDS} uploads killed: ` +
+        `${listed.length}/${upstreamBatches.length} provider batches recorded, ${announcedAfterRestart} of them ` +
+        `adopted or first announced after the restart; ${uploadsBefore - uploads.length} orphan uploads deleted, ` +
+        `${uploads.length} left, all recorded`,
+    )
   })
 })
 
@@ -177,11 +185,11 @@ function requests(seed: number): string {
   ).join('\n')
 }
 
-function readEvents(file: string): { type: string; batchId: string }[] {
+function readEvents(file: string): { type: string; batchId: string; pid: number }[] {
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as { type: string; batchId: string })
+    .map((line) => JSON.parse(line) as { type: string; batchId: string; pid: number })
 }
 
 function sleep(ms: number): Promise<void> {
