@@ -11,16 +11,20 @@ type ErrorJson = { error: { code: string | null; message: string } }
 
 const alice = { owner: 'alice' }
 
-/** A Map-shaped Keyv store that fails every call while `failing` is set. */
+/** A Map-shaped Keyv store that fails every call (of keys matching `only`, if set) while `failing` is set. */
 class FlakyStore extends Map<string, unknown> {
   failing: 'set' | 'get' | undefined
+  only: RegExp | undefined
   override get(key: string) {
-    if (this.failing === 'get') throw new Error('store down (get)')
+    if (this.failing === 'get' && this.matches(key)) throw new Error('store down (get)')
     return super.get(key)
   }
   override set(key: string, value: unknown) {
-    if (this.failing === 'set') throw new Error('store down (set)')
+    if (this.failing === 'set' && this.matches(key)) throw new Error('store down (set)')
     return super.set(key, value)
+  }
+  private matches(key: string): boolean {
+    return this.only === undefined || this.only.test(key)
   }
 }
 
@@ -45,7 +49,9 @@ describe('when the store fails', () => {
 
   it('answers an upload 503 store_unavailable and deletes the file it already sent upstream', async () => {
     const upstream = h.fake.files.size
+    const uploadsBefore = h.fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/files').length
     flaky.failing = 'set'
+    flaky.only = /:file:file-/
     try {
       const error = await h
         .client()
@@ -54,15 +60,18 @@ describe('when the store fails', () => {
       expect(error).toMatchObject({ status: 503, code: 'store_unavailable' })
     } finally {
       flaky.failing = undefined
+      flaky.only = undefined
     }
+    expect(h.fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/files').length).toBe(uploadsBefore + 1)
     expect(h.fake.files.size).toBe(upstream)
     expect(reported.map(String)).toContain('Error: store down (set)')
   })
 
-  it('answers a batch create 503 and cancels the batch it started upstream', async () => {
+  it('answers a batch create 503 before asking the provider when its intent cannot be written', async () => {
     const file = await h
       .client()
       .files.create({ file: await toFile(Buffer.from(chatLines(2)), 'a.jsonl'), purpose: 'batch' })
+    const upstream = h.fake.batches.size
     flaky.failing = 'set'
     try {
       const error = await h
@@ -73,9 +82,30 @@ describe('when the store fails', () => {
     } finally {
       flaky.failing = undefined
     }
-    const upstream = [...h.fake.batches.values()]
-    expect(upstream).toHaveLength(1)
-    expect(upstream[0]?.status).toBe('cancelling')
+    expect(h.fake.batches.size).toBe(upstream)
+    expect((await h.client().batches.list()).data).toEqual([])
+  })
+
+  it('answers a batch create 503 and cancels the batch it started upstream when its record cannot be stored', async () => {
+    const file = await h
+      .client()
+      .files.create({ file: await toFile(Buffer.from(chatLines(2)), 'a.jsonl'), purpose: 'batch' })
+    const before = new Set(h.fake.batches.keys())
+    flaky.failing = 'set'
+    flaky.only = /:batch:batch_/
+    try {
+      const error = await h
+        .client()
+        .batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+        .catch((e) => e)
+      expect(error).toMatchObject({ status: 503, code: 'store_unavailable' })
+    } finally {
+      flaky.failing = undefined
+      flaky.only = undefined
+    }
+    const started = [...h.fake.batches.values()].filter((batch) => !before.has(batch.id))
+    expect(started).toHaveLength(1)
+    expect(started[0]?.status).toBe('cancelling')
     expect((await h.client().batches.list()).data).toEqual([])
   })
 
