@@ -219,9 +219,14 @@ export class BatchService {
 
   /** Asks the provider to cancel; a batch that has already ended answers 409, one already cancelled as it is. */
   async cancel(principal: Principal, id: string): Promise<BatchRecord> {
-    const [batch] = (await this.present([await this.refresh(await this.owned(principal, id))])) as [BatchRecord]
-    if (batch.status === 'cancelled' || batch.status === 'cancelling') return batch
-    if (TERMINAL_STATUSES.has(batch.status) || batch.status === 'finalizing') throw cannotCancel(batch.status)
+    const batch = await this.refresh(await this.owned(principal, id))
+    if (batch.status === 'cancelling') return batch
+    if (TERMINAL_STATUSES.has(batch.status)) {
+      // Shown as the client would read it: an end whose bill is not settled is still finishing.
+      const [shown] = (await this.present([batch])) as [BatchRecord]
+      if (shown.status === 'cancelled' || shown.status === 'cancelling') return shown
+      throw cannotCancel(shown.status)
+    }
     const provider = this.providers.get(batch.provider)
     let upstream: ProviderBatch
     try {
