@@ -1,3 +1,4 @@
+export { type DelayProxy, type DelayProxyOptions, startDelayProxy } from './delay-proxy.js'
 export { AZURE_BATCH_ENDPOINTS, AZURE_EXPIRY_RANGE } from './fake-azure/batches.js'
 export { startFakeAzure } from './fake-azure/server.js'
 export {
@@ -29,7 +30,6 @@ export type {
 } from './fake-openai/types.js'
 export { type FakeUsage, fakeBatchUsage, fakeUsage } from './fake-openai/usage.js'
 export { createSchemaValidator, type SchemaName, type SchemaValidator } from './schema-validator.js'
-export { type DelayProxy, type DelayProxyOptions, startDelayProxy } from './delay-proxy.js'
 export {
   type RedisCommandClient,
   removePostgresTestData,

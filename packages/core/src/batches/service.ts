@@ -17,6 +17,7 @@ import {
   type Principal,
   TERMINAL_STATUSES,
 } from '../types.js'
+import { attempt } from '../util/attempt.js'
 import { mapConcurrently } from '../util/map-concurrently.js'
 import { type CreateBatchInput, type ValidBatchInput, validateCreateBatch } from './validate.js'
 
@@ -169,13 +170,11 @@ export class BatchService {
     } catch (error) {
       // The client is told the create failed, so undo it; whatever cannot be undone, the reconciler adopts.
       const undone = await Promise.all([
-        provider.cancelBatch(upstream.id).then(
-          () => true,
-          (e) => (this.reportError(e, 'cancelling an upstream batch after a failed create'), false),
+        attempt(provider.cancelBatch(upstream.id), (e) =>
+          this.reportError(e, 'cancelling an upstream batch after a failed create'),
         ),
-        this.store.deleteBatch(batch).then(
-          () => true,
-          (e) => (this.reportError(e, 'deleting a batch record after a failed create'), false),
+        attempt(this.store.deleteBatch(batch), (e) =>
+          this.reportError(e, 'deleting a batch record after a failed create'),
         ),
       ])
       if (undone.every(Boolean)) await this.intents.end(id, hold).catch(() => hold.release())

@@ -19,6 +19,7 @@ import {
   UPLOAD_PURPOSES,
   type UploadPurpose,
 } from '../types.js'
+import { attempt } from '../util/attempt.js'
 import { JsonlValidator } from './jsonl-validator.js'
 import { ModelRewrite } from './model-rewrite.js'
 import type { UploadLimits } from './upload-limits.js'
@@ -208,9 +209,8 @@ export class FileService {
       await this.endIntent(id, hold)
       return record
     } catch (error) {
-      const deleted = await deleteUpstream(provider, uploaded.id).then(
-        () => true,
-        (e) => (this.reportError(e, 'deleting an upstream file after a failed upload'), false),
+      const deleted = await attempt(deleteUpstream(provider, uploaded.id), (e) =>
+        this.reportError(e, 'deleting an upstream file after a failed upload'),
       )
       // What could not be deleted now, the reconciler deletes once the intent's lease lapses.
       if (deleted) await this.endIntent(id, hold)
