@@ -12,10 +12,11 @@ const LINES = 50_000
 const LINE_BYTES = 4_194
 const TOTAL = LINES * LINE_BYTES // 209,700,000 bytes: over 200 MB
 /**
- * What the server's peak RSS may grow by while 200 MiB pass through it: well under half the file.
- * Measured: about 23 MiB for the upload, 70 MiB for the download (chunks not yet collected by the GC).
+ * What the server's peak RSS may grow by while 200 MiB pass through it: well under the file, which
+ * held whole would add 200 MiB at least. Measured: 23–46 MiB for the upload and 70–99 MiB for the
+ * download (chunks not yet collected by the GC), varying from run to run of one commit.
  */
-const MAX_GROWTH_BYTES = 96 * 1024 * 1024
+const MAX_GROWTH_BYTES = 128 * 1024 * 1024
 
 let fake: FakeOpenAI
 let server: ChildProcess
