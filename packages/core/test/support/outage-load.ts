@@ -133,8 +133,7 @@ export class OutageLoad {
       after = `&after=${page.data.at(-1)?.id}`
     }
     expect(listedBatches).toEqual(expect.arrayContaining(this.batches))
-    for (const id of this.files)
-      expect((await this.call('retrieve file', 'GET', `/v1/files/${id}`)).status).toBe(200)
+    for (const id of this.files) expect((await this.call('retrieve file', 'GET', `/v1/files/${id}`)).status).toBe(200)
     for (const id of this.batches)
       expect((await this.call('retrieve batch', 'GET', `/v1/batches/${id}`)).status).toBe(200)
   }
