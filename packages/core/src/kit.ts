@@ -157,9 +157,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
         await tracker?.follow(batch)
         recordBatchCreated({ provider: batch.provider, model: batch.model })
       },
-      settle(batch) {
-        return settle(batch)
-      },
+      settle,
     },
     intents,
     idempotency,

@@ -200,5 +200,4 @@ export type BatchDraft = Pick<
 > & {
   /** The input file's request count, for the `acreate_batch` event. */
   requestCount: number
-  outputExpiresAfter: ExpiresAfter | null
 }

@@ -14,7 +14,8 @@ import { POSTGRES_URL, REDIS_URL, testBackends, useBackend } from './support/bac
 /**
  * kill -9 at the bad moments of a create: a batchkit server in a child process is killed while its
  * provider call is under way (the provider has made the object; the answer is held back by a
- * delaying proxy), at random points around the answer's arrival. A new server on the same store
+ * delaying proxy), at moments spread evenly from the provider's making the object to well after its
+ * answer arrives, so some rounds always die before the answer and some after. A new server on the same store
  * must then leave no provider object without a record, and give every batch exactly one
  * `acreate_batch` and one `batch_success`.
  */
@@ -84,14 +85,14 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     return { child, client: new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 }) }
   }
 
-  /** Kills `child` a random moment (0 to twice the provider's delay) after `happened()` turns true. */
-  async function killAfter(child: ChildProcess, happened: () => boolean): Promise<void> {
+  /** Kills `child` the `share` (0 to 1) of twice the provider's delay after `happened()` turns true. */
+  async function killAfter(child: ChildProcess, happened: () => boolean, share: number): Promise<void> {
     const deadline = Date.now() + 10_000
     while (!happened()) {
       if (Date.now() > deadline) throw new Error('the provider never saw the create')
       await sleep(1)
     }
-    await sleep(Math.floor(Math.random() * 2 * RESPONSE_DELAY_MS))
+    await sleep(Math.round(share * 2 * RESPONSE_DELAY_MS))
     child.kill('SIGKILL')
     await once(child, 'exit')
   }
@@ -109,7 +110,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
       const create = client.batches
         .create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
         .catch(() => undefined)
-      await killAfter(child, () => fake.batches.size > before)
+      await killAfter(child, () => fake.batches.size > before, round / BATCH_ROUNDS)
       await create
     }
     for (let round = 0; round < FILE_ROUNDS; round++) {
@@ -118,7 +119,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
       const upload = client.files
         .create({ file: await toFile(Buffer.from(requests(100 + round)), 'in.jsonl'), purpose: 'batch' })
         .catch(() => undefined)
-      await killAfter(child, () => uploadCount(fake) > before)
+      await killAfter(child, () => uploadCount(fake) > before, round / FILE_ROUNDS)
       await upload
     }
     expect(fake.batches.size).toBe(BATCH_ROUNDS)

@@ -3,9 +3,10 @@ import { ApiError, invalidValue, isApiError, notFound } from '../errors.js'
 import type { ErrorReporter } from '../files/service.js'
 import { derivedFileId, newBatchId } from '../ids.js'
 import type { IdempotencyKeys } from '../intents/idempotency.js'
-import type { Intent, IntentLog } from '../intents/intent-log.js'
+import { type Intent, type IntentLog, searchSince } from '../intents/intent-log.js'
 import type { ProviderRegistry } from '../providers/registry.js'
 import type { Provider, ProviderBatch } from '../providers/types.js'
+import { refusedUpstream } from '../providers/upstream-errors.js'
 import type { RecordStore } from '../store/records.js'
 import {
   type BatchBilling,
@@ -36,9 +37,6 @@ export interface CreateOptions {
   /** The client's `Idempotency-Key`: a retry with the same key and request answers the first result. */
   idempotencyKey?: string
 }
-
-/** How far before an intent's start the provider's objects are searched, for clock skew between hosts and provider. */
-const FIND_MARGIN_SECONDS = 300
 
 /** How many provider refreshes one list request runs at once. */
 const LIST_REFRESH_CONCURRENCY = 8
@@ -103,8 +101,7 @@ export class BatchService {
       await this.lifecycle.created(stored, intent.batch.requestCount)
       return
     }
-    const since = Math.floor(intent.createdAtMs / 1000) - FIND_MARGIN_SECONDS
-    const upstream = await this.providers.get(intent.provider).findBatch(intent.id, since)
+    const upstream = await this.providers.get(intent.provider).findBatch(intent.id, searchSince(intent))
     if (!upstream) return
     const batch = recordOf(intent.batch, upstream)
     await this.store.addBatch(batch)
@@ -143,7 +140,6 @@ export class BatchService {
       createdAt: Math.floor(createdAtMs / 1000),
       createdAtMs,
       requestCount: file.batchInput.requests,
-      outputExpiresAfter: request.outputExpiresAfter,
     }
     const hold = await this.intents.begin({
       kind: 'batch',
@@ -346,7 +342,7 @@ function redactor(ids: BatchIds): (text: string | null) => string | null {
 
 /** A new batch's record: the draft its intent holds, and what the provider answered. */
 function recordOf(draft: BatchDraft, upstream: ProviderBatch): BatchRecord {
-  const { requestCount: _, outputExpiresAfter: __, ...fields } = draft
+  const { requestCount: _, ...fields } = draft
   return {
     ...progressOf(upstream, redactor({ ...fields, providerBatchId: upstream.id })),
     ...fields,
@@ -376,20 +372,6 @@ function settling(batch: BatchRecord): BatchRecord {
     billing: null,
   }
 }
-
-/** Whether a provider error proves the create was refused (nothing made), rather than maybe lost on the way. */
-function refusedUpstream(error: unknown): boolean {
-  if (!isApiError(error)) return false
-  if (error.status < 500) return true
-  return REFUSALS.has(error.code ?? '')
-}
-
-const REFUSALS: ReadonlySet<string> = new Set([
-  'upstream_rate_limited',
-  'upstream_unavailable',
-  'upstream_auth_failed',
-  'upstream_not_found',
-])
 
 /** The changing part of a batch as its provider reports it. */
 function progressOf(upstream: ProviderBatch, redact: (text: string | null) => string | null): BatchProgress {

@@ -5,9 +5,10 @@ import { validateExpiresAfter } from '../batches/validate.js'
 import { ApiError, invalidValue, isApiError, missingParameter, notFound } from '../errors.js'
 import { newFileId } from '../ids.js'
 import { type IdempotencyKeys, keyReused } from '../intents/idempotency.js'
-import type { Intent, IntentLog } from '../intents/intent-log.js'
+import { type Intent, type IntentLog, searchSince } from '../intents/intent-log.js'
 import type { ProviderRegistry } from '../providers/registry.js'
 import type { ProviderDownload } from '../providers/types.js'
+import { refusedUpstream } from '../providers/upstream-errors.js'
 import type { ListOrder, RecordStore } from '../store/records.js'
 import {
   type BatchBilling,
@@ -61,9 +62,6 @@ interface DeferredDelete {
   provider: string
   providerFileId: string
 }
-
-/** How far before an intent's start the provider's objects are searched, for clock skew. */
-const FIND_MARGIN_SECONDS = 300
 
 /** Reports a failure that could not be shown to the caller, such as a failed clean-up. */
 export type ErrorReporter = (error: unknown, context: string) => void
@@ -119,7 +117,7 @@ export class FileService {
     if (intent.kind !== 'file') throw new TypeError(`not a file intent: ${intent.id}`)
     if (await this.store.getFile(intent.id)) return
     const provider = this.providers.get(intent.provider)
-    const upstream = await provider.findFile(intent.id, Math.floor(intent.createdAtMs / 1000) - FIND_MARGIN_SECONDS)
+    const upstream = await provider.findFile(intent.id, searchSince(intent))
     if (upstream) await deleteUpstream(provider, upstream.id)
   }
 
@@ -296,11 +294,6 @@ async function deleteUpstream(provider: { deleteFile(id: string): Promise<void> 
   } catch (error) {
     if (!(isApiError(error) && error.code === 'upstream_not_found')) throw error
   }
-}
-
-/** Whether a provider error proves the upload was refused (nothing kept), rather than maybe lost on the way. */
-function refusedUpstream(error: unknown): boolean {
-  return isApiError(error) && error.status < 500 && error.status !== 408
 }
 
 /** Passes bytes through while hashing them: an upload's part of its idempotency fingerprint. */

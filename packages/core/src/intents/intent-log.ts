@@ -35,6 +35,14 @@ export type Intent = FileIntent | BatchIntent
 /** An intent as its creator writes it; the log adds its bookkeeping. */
 export type NewIntent = Omit<FileIntent, 'key' | 'attempts'> | Omit<BatchIntent, 'key' | 'attempts'>
 
+/** How far before an intent's start the provider's objects are searched, for clock skew between hosts and provider. */
+const SEARCH_MARGIN_SECONDS = 300
+
+/** The `since` (unix seconds) of the provider search for an intent's object. */
+export function searchSince(intent: Intent): number {
+  return Math.floor(intent.createdAtMs / 1000) - SEARCH_MARGIN_SECONDS
+}
+
 /** Finishes or undoes what an intent started, whatever state a crash left it in; safe to run twice. */
 export type SettleIntent = (intent: Intent) => Promise<void>
 

@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici'
-import { ApiError } from '../errors.js'
+import { ApiError, isApiError } from '../errors.js'
 import { readErrorJson } from './bounded-body.js'
 
 /** For failures a retry cannot mend; OpenAI's SDK retries every 5xx and 409 unless told not to. */
@@ -94,4 +94,21 @@ function timeout(provider: string): ApiError {
 function retryAfter(headers: Dispatcher.ResponseData['headers']): Record<string, string> {
   const value = headers['retry-after']
   return typeof value === 'string' && /^\d{1,5}$/.test(value) ? { 'retry-after': value } : {}
+}
+
+/** Codes of upstream answers that refused a request outright: the provider made nothing. */
+const REFUSALS: ReadonlySet<string> = new Set([
+  'upstream_rate_limited',
+  'upstream_unavailable',
+  'upstream_auth_failed',
+  'upstream_not_found',
+])
+
+/**
+ * Whether a provider error proves a create was refused (nothing made), rather than maybe lost on the
+ * way: a client error, or an answer that refused outright. A timeout or a cut connection proves nothing.
+ */
+export function refusedUpstream(error: unknown): boolean {
+  if (!isApiError(error)) return false
+  return error.status < 500 || REFUSALS.has(error.code ?? '')
 }

@@ -3,16 +3,10 @@ import type { Dispatcher } from 'undici'
 import { ApiError } from '../../errors.js'
 import { type ExpiresAfter, TERMINAL_STATUSES } from '../../types.js'
 import { readBoundedText } from '../bounded-body.js'
-import { findInList, isTaggedBatch } from '../openai/find.js'
+import { findTaggedBatch, findTaggedFile } from '../openai/find.js'
 import { asObject, toProviderBatch, toProviderFile } from '../openai/objects.js'
 import { type FormField, WireClient, type WireResponse } from '../openai/wire.js'
-import {
-  type TagSearchBounds,
-  type TagSearchOptions,
-  taggedFilename,
-  taggedMetadata,
-  tagSearchBounds,
-} from '../tag-search.js'
+import { type TagSearchBounds, type TagSearchOptions, taggedMetadata, tagSearchBounds } from '../tag-search.js'
 import type {
   Provider,
   ProviderBatch,
@@ -79,9 +73,6 @@ export interface AzureProviderOptions {
   /** How far `findFile` and `findBatch` look through Azure's lists. */
   search?: TagSearchOptions
 }
-
-/** The largest pages of Azure's lists, as OpenAI's: `GET /files` 10,000, `GET /batches` 100. */
-const MAX_PAGE_SIZE = { files: 10_000, batches: 100 } as const
 
 /**
  * A provider for Azure OpenAI's Files and Batch API, on the dated API (`api-version`, GA
@@ -220,34 +211,26 @@ class AzureProvider implements Provider {
     return this.toBatch(await this.client.json('POST', `${batchPath(id)}/cancel`))
   }
 
-  /**
-   * Pages `GET /files` asking for newest first, matching the upstream filename {@link taggedFilename} gave;
-   * a file in any processing state counts.
-   */
+  /** Pages `GET /files` newest first, matching the upstream filename the upload's tag gave; a file in any processing state counts. */
   async findFile(tag: string, since: number): Promise<ProviderFile | undefined> {
-    const filename = taggedFilename(tag)
-    const found = await findInList(this.client, {
-      path: '/files',
-      query: { order: 'desc' },
-      maxPageSize: MAX_PAGE_SIZE.files,
+    const found = await findTaggedFile({
+      client: this.client,
       bounds: this.search,
+      tag,
       since,
       normalise: normaliseFile,
-      isTagged: (file) => file.filename === filename,
     })
     return found && toProviderFile(found, 'azure')
   }
 
   /** Pages `GET /batches` (newest first), matching `metadata.batchkit_id`. */
   async findBatch(tag: string, since: number): Promise<ProviderBatch | undefined> {
-    const found = await findInList(this.client, {
-      path: '/batches',
-      query: {},
-      maxPageSize: MAX_PAGE_SIZE.batches,
+    const found = await findTaggedBatch({
+      client: this.client,
       bounds: this.search,
+      tag,
       since,
       normalise: normaliseBatch,
-      isTagged: (batch) => isTaggedBatch(batch, tag),
     })
     return found && this.toBatch(found)
   }

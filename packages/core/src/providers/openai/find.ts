@@ -1,9 +1,50 @@
-import { BATCH_TAG_METADATA_KEY, searchIncomplete, type TagSearchBounds } from '../tag-search.js'
+import { BATCH_TAG_METADATA_KEY, searchIncomplete, type TagSearchBounds, taggedFilename } from '../tag-search.js'
 import { asObject, integer, type Json, malformed } from './objects.js'
 import type { WireClient } from './wire.js'
 
+/** The largest pages of OpenAI's lists (and Azure's, which follow them): `GET /files` 10,000, `GET /batches` 100. */
+const MAX_PAGE_SIZE = { files: 10_000, batches: 100 } as const
+
+/** Where {@link findTaggedFile} and {@link findTaggedBatch} look, and how far. */
+export interface TagSearch {
+  client: WireClient
+  bounds: TagSearchBounds
+  tag: string
+  /** Unix seconds: the object was created at or after this. */
+  since: number
+  /** Turns a list item into OpenAI's spelling (Azure's need it). */
+  normalise?(item: unknown): unknown
+}
+
+/** Pages `GET /files` newest first for the upload named by its tag (see {@link taggedFilename}). */
+export function findTaggedFile(search: TagSearch): Promise<Json | undefined> {
+  const filename = taggedFilename(search.tag)
+  return findInList(search.client, {
+    path: '/files',
+    query: { order: 'desc' },
+    maxPageSize: MAX_PAGE_SIZE.files,
+    bounds: search.bounds,
+    since: search.since,
+    normalise: search.normalise,
+    isTagged: (file) => file.filename === filename,
+  })
+}
+
+/** Pages `GET /batches` (newest first) for the batch whose metadata carries the tag. */
+export function findTaggedBatch(search: TagSearch): Promise<Json | undefined> {
+  return findInList(search.client, {
+    path: '/batches',
+    query: {},
+    maxPageSize: MAX_PAGE_SIZE.batches,
+    bounds: search.bounds,
+    since: search.since,
+    normalise: search.normalise,
+    isTagged: (batch) => isTaggedBatch(batch, search.tag),
+  })
+}
+
 /** One search of an OpenAI-style list (`GET /files`, `GET /batches`) for an object batchkit tagged. */
-export interface ListSearch {
+interface ListSearch {
   path: '/files' | '/batches'
   /** Query parameters besides `limit` and `after`, such as `order=desc`. */
   query: Record<string, string>
@@ -24,7 +65,7 @@ export interface ListSearch {
  * `since`: lists come newest first, and even one in the opposite order has nothing newer past such a page.
  * Reaching `bounds.maxPages` before that is an `upstream_search_incomplete` error.
  */
-export async function findInList(client: WireClient, search: ListSearch): Promise<Json | undefined> {
+async function findInList(client: WireClient, search: ListSearch): Promise<Json | undefined> {
   const limit = String(Math.min(search.bounds.pageSize, search.maxPageSize))
   let after: string | undefined
   for (let page = 0; page < search.bounds.maxPages; page++) {
@@ -50,7 +91,7 @@ function isSince(item: Json, since: number): boolean {
 }
 
 /** Whether an OpenAI-style Batch object carries `tag` in its metadata (see {@link BATCH_TAG_METADATA_KEY}). */
-export function isTaggedBatch(batch: Json, tag: string): boolean {
+function isTaggedBatch(batch: Json, tag: string): boolean {
   const metadata = batch.metadata as Json | null | undefined
   return typeof metadata === 'object' && metadata !== null && metadata[BATCH_TAG_METADATA_KEY] === tag
 }

@@ -1,11 +1,5 @@
 import type { Dispatcher } from 'undici'
-import {
-  type TagSearchBounds,
-  type TagSearchOptions,
-  taggedFilename,
-  taggedMetadata,
-  tagSearchBounds,
-} from '../tag-search.js'
+import { type TagSearchBounds, type TagSearchOptions, taggedMetadata, tagSearchBounds } from '../tag-search.js'
 import type {
   Provider,
   ProviderBatch,
@@ -14,7 +8,7 @@ import type {
   ProviderFile,
   ProviderUpload,
 } from '../types.js'
-import { findInList, isTaggedBatch } from './find.js'
+import { findTaggedBatch, findTaggedFile } from './find.js'
 import { toProviderBatch, toProviderFile } from './objects.js'
 import { type FormField, WireClient } from './wire.js'
 
@@ -37,9 +31,6 @@ export interface OpenAIProviderOptions {
   /** How far `findFile` and `findBatch` look through OpenAI's lists. */
   search?: TagSearchOptions
 }
-
-/** OpenAI's largest pages: `GET /files` 10,000, `GET /batches` 100. */
-const MAX_PAGE_SIZE = { files: 10_000, batches: 100 } as const
 
 /** A provider for OpenAI's own Files and Batch API, or any service that speaks it. */
 export function openai(options: OpenAIProviderOptions): Provider {
@@ -105,30 +96,15 @@ class OpenAIProvider implements Provider {
     return toProviderBatch(await this.client.json('POST', `/batches/${encodeURIComponent(id)}/cancel`), 'openai')
   }
 
-  /** Pages `GET /files` newest first, matching the upstream filename {@link taggedFilename} gave. */
+  /** Pages `GET /files` newest first, matching the upstream filename the upload's tag gave. */
   async findFile(tag: string, since: number): Promise<ProviderFile | undefined> {
-    const filename = taggedFilename(tag)
-    const found = await findInList(this.client, {
-      path: '/files',
-      query: { order: 'desc' },
-      maxPageSize: MAX_PAGE_SIZE.files,
-      bounds: this.search,
-      since,
-      isTagged: (file) => file.filename === filename,
-    })
+    const found = await findTaggedFile({ client: this.client, bounds: this.search, tag, since })
     return found && toProviderFile(found, 'openai')
   }
 
   /** Pages `GET /batches` (newest first), matching `metadata.batchkit_id`. */
   async findBatch(tag: string, since: number): Promise<ProviderBatch | undefined> {
-    const found = await findInList(this.client, {
-      path: '/batches',
-      query: {},
-      maxPageSize: MAX_PAGE_SIZE.batches,
-      bounds: this.search,
-      since,
-      isTagged: (batch) => isTaggedBatch(batch, tag),
-    })
+    const found = await findTaggedBatch({ client: this.client, bounds: this.search, tag, since })
     return found && toProviderBatch(found, 'openai')
   }
 
