@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { Keyv } from 'keyv'
 import type { Authenticate } from './auth/api-keys.js'
+import { DEFAULT_FRESHNESS_MS, FreshnessWindow } from './batches/freshness.js'
 import { BatchService } from './batches/service.js'
 import { type DeliveryOptions, EventOutbox } from './events/outbox.js'
 import type { BatchEventCallback } from './events/types.js'
@@ -25,7 +26,6 @@ import { guardCoordination } from './store/guarded-coordination.js'
 import { RecordStore } from './store/records.js'
 import { createdEvent, createFinisher } from './tracking/finish.js'
 import { BatchTracker, type FinishBatch, type TrackingOptions } from './tracking/tracker.js'
-import type { BatchBilling, BatchRecord } from './types.js'
 
 /** Options of {@link createBatchKit}. */
 export interface BatchKitOptions {
@@ -62,6 +62,14 @@ export interface BatchKitOptions {
   delivery?: DeliveryOptions
   /** How unfinished batches are followed to their end. */
   tracking?: TrackingOptions
+  /**
+   * How old a batch read from the store may be before a read asks its provider again (ms). Reads
+   * always answer from the store at once; an unfinished batch older than this gets one background
+   * refresh, shared by every reader and instance, so a polling client sees a change within about one
+   * window and one poll. Shorter shows changes sooner; longer makes fewer provider calls (at most one
+   * per unfinished batch per window, however many clients poll). @default 5000
+   */
+  freshnessMs?: number
   /** How creates that a crash cut short are found and finished or undone; runs where tracking runs. */
   reconcile?: ReconcileOptions
   /** Batch prices per model, over or beside the built-in table (USD per million tokens). */
@@ -143,10 +151,12 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     outbox,
     runDeferredDelete: (id) => files.runDeferredDelete(id),
   })
-  const settle = singleFlightSettle(finish, options.tracking?.settleWaitMs ?? 2000, (batch, error) => {
-    reportError(error, `settling the billing of ${batch.id}`)
-    tracker?.nudge(batch.id).catch((e) => reportError(e, `nudging the tracker for ${batch.id}`))
-  })
+  const settle: FinishBatch = (batch) =>
+    finish(batch).catch((error: unknown) => {
+      // The tracker bills it on its next poll: ask for that now.
+      tracker?.nudge(batch.id).catch((e) => reportError(e, `nudging the tracker for ${batch.id}`))
+      throw error
+    })
   const batches = new BatchService(
     store,
     providers,
@@ -161,6 +171,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     },
     intents,
     idempotency,
+    new FreshnessWindow(leases, holder, options.freshnessMs ?? DEFAULT_FRESHNESS_MS),
   )
   const reconciler = new IntentReconciler(
     intents,
@@ -193,36 +204,9 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     authenticated: options.authenticate !== undefined,
     multiInstanceSafe: index.shared && leases.shared,
     close: once(async () => {
-      await Promise.all([tracker?.stop(), outbox.stop(), reconciler.stop()])
+      await Promise.all([tracker?.stop(), outbox.stop(), reconciler.stop(), batches.idle()])
       await providers.close()
     }),
-  }
-}
-
-/**
- * Billing on demand for the reads that first see a batch end: one run per batch in this process
- * however many readers ask (the finisher is idempotent, so another instance running it too only
- * repeats work), awaited for at most `waitMs`; a failure is handed to `onFailure` (the tracker retries).
- */
-function singleFlightSettle(
-  finish: FinishBatch,
-  waitMs: number,
-  onFailure: (batch: BatchRecord, error: unknown) => void,
-): (batch: BatchRecord) => Promise<BatchBilling | undefined> {
-  const running = new Map<string, Promise<BatchBilling>>()
-  return (batch) => {
-    let run = running.get(batch.id)
-    if (!run) {
-      run = finish(batch).finally(() => running.delete(batch.id))
-      running.set(batch.id, run)
-      run.catch((error) => onFailure(batch, error))
-    }
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), waitMs)
-      timer.unref()
-    })
-    return Promise.race([run.catch(() => undefined), late]).finally(() => clearTimeout(timer))
   }
 }
 

@@ -165,6 +165,8 @@ export interface BatchRecord extends BatchProgress {
   /** The provider's ids of the output and error files: billing reads these, never the tenant's file records. */
   providerOutputFileId?: string | null
   providerErrorFileId?: string | null
+  /** When batchkit last asked the provider about this batch (ms), for the reads' freshness window. */
+  refreshedAtMs?: number
   /** Usage and cost once the batch has ended and been billed; kept in a record of its own, attached on reads. */
   billing?: BatchBilling | null
 }

@@ -13,13 +13,14 @@ import {
   type BatchDraft,
   type BatchProgress,
   type BatchRecord,
+  type BatchStatus,
   type FileRecord,
   type Page,
   type Principal,
   TERMINAL_STATUSES,
 } from '../types.js'
 import { attempt } from '../util/attempt.js'
-import { mapConcurrently } from '../util/map-concurrently.js'
+import type { FreshnessWindow } from './freshness.js'
 import { type CreateBatchInput, type ValidBatchInput, validateCreateBatch } from './validate.js'
 
 export type { CreateBatchInput } from './validate.js'
@@ -38,25 +39,20 @@ export interface CreateOptions {
   idempotencyKey?: string
 }
 
-/** How many provider refreshes one list request runs at once. */
-const LIST_REFRESH_CONCURRENCY = 8
-
 /** What the rest of the kit hears from the batch service. */
 export interface BatchLifecycle {
   /** After a new batch is stored; when it fails, the create is undone and fails too. Safe to repeat. */
   created(batch: BatchRecord, requestCount: number): Promise<void>
-  /**
-   * Settles an ended batch's billing (once, however many ask): resolves with it when that takes no
-   * more than a moment, else undefined while it goes on in the background.
-   */
-  settle(batch: BatchRecord): Promise<BatchBilling | undefined>
+  /** Settles an ended batch's billing, once however many ask; resolves with it. */
+  settle(batch: BatchRecord): Promise<BatchBilling>
 }
 
 /**
- * Batches: create, retrieve, list and cancel, scoped to the caller's own batches. Reads refresh
- * unfinished batches from their provider, so a client never sees a stale status, and register the
- * provider's output and error files under batchkit ids owned by the batch's owner. A batch that has
- * ended is shown ended only with its usage and cost settled; until then it shows `finalizing`.
+ * Batches: create, retrieve, list and cancel, scoped to the caller's own batches. Reads answer from
+ * the store at once; an unfinished batch older than the freshness window is refreshed from its
+ * provider in the background, once per window whoever reads it. A refresh registers the provider's
+ * output and error files under batchkit ids owned by the batch's owner. A batch that has ended is
+ * shown ended only with its usage and cost settled; until then it shows `finalizing`.
  */
 export class BatchService {
   constructor(
@@ -66,7 +62,11 @@ export class BatchService {
     private readonly lifecycle: BatchLifecycle,
     private readonly intents: IntentLog,
     private readonly idempotency: IdempotencyKeys,
+    private readonly freshness: FreshnessWindow,
   ) {}
+
+  /** Background refreshes and billings started by reads, by batch id, so each runs once at a time here. */
+  private readonly background = new Map<string, Promise<void>>()
 
   /**
    * Validates the request like OpenAI, starts the batch on the input file's provider, and records it.
@@ -103,7 +103,7 @@ export class BatchService {
     }
     const upstream = await this.providers.get(intent.provider).findBatch(intent.id, searchSince(intent))
     if (!upstream) return
-    const batch = recordOf(intent.batch, upstream)
+    const batch = recordOf(intent.batch, upstream, Date.now())
     await this.store.addBatch(batch)
     await this.lifecycle.created(batch, intent.batch.requestCount)
   }
@@ -159,7 +159,7 @@ export class BatchService {
       else await hold.release()
       throw error
     }
-    const batch = recordOf(draft, upstream)
+    const batch = recordOf(draft, upstream, createdAtMs)
     try {
       await this.store.addBatch(batch)
       await this.lifecycle.created(batch, draft.requestCount)
@@ -182,15 +182,18 @@ export class BatchService {
     return batch
   }
 
-  /** The caller's batch, refreshed from its provider unless it has ended, with its usage and cost once billed. */
+  /**
+   * The caller's batch as stored, with its usage and cost once billed; if it is older than the
+   * freshness window, a background refresh brings it up to date for the next read.
+   */
   async retrieve(principal: Principal, id: string): Promise<BatchRecord> {
-    const [batch] = await this.present([await this.refresh(await this.owned(principal, id))])
+    const [batch] = this.present([await this.owned(principal, id)], await this.billings([id]))
     return batch as BatchRecord
   }
 
   /**
-   * A page of the caller's batches, newest first, each refreshed from its provider; a batch whose
-   * refresh fails is shown as last stored, and the failure is reported.
+   * A page of the caller's batches, newest first, as stored; the ones older than the freshness
+   * window are refreshed in the background for the next read.
    */
   async list(principal: Principal, options: ListBatchesOptions = {}): Promise<Page<BatchRecord>> {
     const limit = options.limit ?? 20
@@ -202,23 +205,20 @@ export class BatchService {
       throw invalidValue('after', `Invalid value for 'after': no batch '${options.after}' to list after.`)
     }
     const page = await this.store.listBatches(principal.owner, { after, limit })
-    const data = await mapConcurrently(page.data, LIST_REFRESH_CONCURRENCY, (batch) =>
-      // One provider hiccup must not hide the whole list: that batch is shown as last seen.
-      this.refresh(batch).catch((error) => {
-        this.reportError(error, `refreshing ${batch.id} for a list`)
-        return batch
-      }),
-    )
-    return { data: await this.present(data), hasMore: page.hasMore }
+    const ended = page.data.filter((batch) => TERMINAL_STATUSES.has(batch.status)).map((batch) => batch.id)
+    return { data: this.present(page.data, await this.billings(ended)), hasMore: page.hasMore }
   }
 
-  /** Asks the provider to cancel; a batch that has already ended answers 409, one already cancelled as it is. */
+  /**
+   * Asks the provider to cancel, at once, and shows the batch `cancelling`; a batch that has already
+   * ended answers 409, one already cancelled (or cancelling) as it is.
+   */
   async cancel(principal: Principal, id: string): Promise<BatchRecord> {
-    const batch = await this.refresh(await this.owned(principal, id))
+    const batch = await this.owned(principal, id)
     if (batch.status === 'cancelling') return batch
     if (TERMINAL_STATUSES.has(batch.status)) {
       // Shown as the client would read it: an end whose bill is not settled is still finishing.
-      const [shown] = (await this.present([batch])) as [BatchRecord]
+      const [shown] = this.present([batch], await this.billings([batch.id])) as [BatchRecord]
       if (shown.status === 'cancelled' || shown.status === 'cancelling') return shown
       throw cannotCancel(shown.status)
     }
@@ -231,23 +231,53 @@ export class BatchService {
       if (isApiError(error) && error.status === 409) return this.refreshOrThrow(batch, error)
       throw error
     }
-    const [cancelled] = await this.present([await this.apply(batch, provider, upstream)])
-    return cancelled as BatchRecord
+    // The provider took the cancel: whatever its answer says yet, the batch is on its way to cancelled.
+    const accepted = TERMINAL_STATUSES.has(upstream.status) ? upstream : cancellingOf(upstream)
+    const cancelled = await this.apply(batch, provider, accepted, Date.now())
+    return this.present([cancelled], await this.billings([cancelled.id]))[0] as BatchRecord
   }
 
-  /** Brings a batch up to date with its provider; a batch that has ended is returned as stored. */
+  /** Brings a batch up to date with its provider now; a batch that has ended is returned as stored. */
   async refresh(batch: BatchRecord): Promise<BatchRecord> {
     if (TERMINAL_STATUSES.has(batch.status)) return batch
     const provider = this.providers.get(batch.provider)
-    return this.apply(batch, provider, await provider.retrieveBatch(batch.providerBatchId))
+    const askedAtMs = Date.now()
+    return this.apply(batch, provider, await provider.retrieveBatch(batch.providerBatchId), askedAtMs)
+  }
+
+  /**
+   * Refreshes a batch from its provider if it is older than the freshness window and no other reader
+   * or instance has this window's refresh; else returns it as it is.
+   */
+  async refreshIfStale(batch: BatchRecord): Promise<BatchRecord> {
+    if (!this.freshness.stale(batch) || !(await this.freshness.claim(batch.id))) return batch
+    return this.refresh(batch)
+  }
+
+  /** Resolves once the background refreshes and billings that reads have started so far are done. */
+  async idle(): Promise<void> {
+    while (this.background.size > 0) await Promise.all(this.background.values())
   }
 
   private async refreshOrThrow(batch: BatchRecord, conflict: ApiError): Promise<BatchRecord> {
     const fresh = await this.refresh(batch)
     if (TERMINAL_STATUSES.has(fresh.status) && fresh.status !== 'cancelled') throw cannotCancel(fresh.status)
     if (fresh.status === 'cancelled' || fresh.status === 'cancelling')
-      return (await this.present([fresh]))[0] as BatchRecord
+      return this.present([fresh], await this.billings([fresh.id]))[0] as BatchRecord
     throw conflict
+  }
+
+  /**
+   * Runs `work` for a batch in the background unless it already runs in this process; its failure is
+   * reported, and the next read (or the tracker) tries again.
+   */
+  private inBackground(batchId: string, context: string, work: () => Promise<unknown>): void {
+    if (this.background.has(batchId)) return
+    const job = work()
+      .then(() => undefined)
+      .catch((error) => this.reportError(error, `${context} ${batchId}`))
+      .finally(() => this.background.delete(batchId))
+    this.background.set(batchId, job)
   }
 
   private async owned(principal: Principal, id: string): Promise<BatchRecord> {
@@ -256,42 +286,65 @@ export class BatchService {
     return batch
   }
 
-  private async apply(batch: BatchRecord, provider: Provider, upstream: ProviderBatch): Promise<BatchRecord> {
+  /**
+   * Stores what the provider said of a batch, over the batch as it is stored now: an answer that
+   * arrives after a newer one (a refresh overtaken by a cancel or another refresh) never moves a
+   * batch back.
+   */
+  private async apply(
+    batch: BatchRecord,
+    provider: Provider,
+    upstream: ProviderBatch,
+    askedAtMs: number,
+  ): Promise<BatchRecord> {
+    const current = (await this.store.getBatch(batch.id)) ?? batch
+    if (STAGE[current.status] > STAGE[upstream.status]) return current
     const [outputFileId, errorFileId] = await Promise.all([
-      this.registerFile(batch, provider, upstream.outputFileId, 'output'),
-      this.registerFile(batch, provider, upstream.errorFileId, 'error'),
+      this.registerFile(current, provider, upstream.outputFileId, 'output'),
+      this.registerFile(current, provider, upstream.errorFileId, 'error'),
     ])
     const next: BatchRecord = {
-      ...batch,
-      ...progressOf(upstream, redactor(batch)),
+      ...current,
+      ...progressOf(upstream, redactor(current)),
       outputFileId,
       errorFileId,
-      providerOutputFileId: upstream.outputFileId ?? batch.providerOutputFileId ?? null,
-      providerErrorFileId: upstream.errorFileId ?? batch.providerErrorFileId ?? null,
+      providerOutputFileId: upstream.outputFileId ?? current.providerOutputFileId ?? null,
+      providerErrorFileId: upstream.errorFileId ?? current.providerErrorFileId ?? null,
+      refreshedAtMs: Math.max(askedAtMs, current.refreshedAtMs ?? 0),
     }
-    if (changed(batch, next)) await this.store.updateBatch(next)
+    await this.store.updateBatch(next)
     return next
   }
 
+  /** The stored billings of the given ended batches, by id. */
+  private async billings(ids: string[]): Promise<Map<string, BatchBilling | undefined>> {
+    const found = await this.store.getRecords<BatchBilling>('billing', ids)
+    return new Map(ids.map((id, i) => [id, found[i]]))
+  }
+
   /**
-   * What a client is shown: a batch that has ended carries its billing, settled now by the first
-   * reader if need be, and one whose billing takes longer is shown as still finishing, so no answer
-   * ever says `completed` without the usage and cost that go with it.
+   * What a client is shown, from the store alone: a batch that has ended carries its billing, and
+   * one not billed yet is shown as still finishing while its billing runs in the background, so no
+   * answer ever says `completed` without the usage and cost that go with it. Stale unfinished
+   * batches get a background refresh.
    */
-  private async present(batches: BatchRecord[]): Promise<BatchRecord[]> {
-    const ended = batches.filter((batch) => TERMINAL_STATUSES.has(batch.status))
-    const billings = await this.store.getRecords<BatchBilling>(
-      'billing',
-      ended.map((batch) => batch.id),
-    )
-    const byId = new Map(ended.map((batch, i) => [batch.id, billings[i]]))
-    return Promise.all(
-      batches.map(async (batch) => {
-        if (!byId.has(batch.id)) return batch
-        const billing = byId.get(batch.id) ?? (await this.lifecycle.settle(batch))
-        return billing ? { ...batch, billing } : settling(batch)
-      }),
-    )
+  private present(batches: BatchRecord[], billings: Map<string, BatchBilling | undefined>): BatchRecord[] {
+    return batches.map((batch) => {
+      if (!TERMINAL_STATUSES.has(batch.status)) {
+        if (this.freshness.stale(batch)) this.inBackground(batch.id, 'refreshing', () => this.refreshAndSettle(batch))
+        return batch
+      }
+      const billing = billings.get(batch.id)
+      if (billing) return { ...batch, billing }
+      this.inBackground(batch.id, 'settling the billing of', () => this.lifecycle.settle(batch))
+      return settling(batch)
+    })
+  }
+
+  /** A read's background refresh: a batch found ended is billed at once, so the next read shows its end. */
+  private async refreshAndSettle(batch: BatchRecord): Promise<void> {
+    const fresh = await this.refreshIfStale(batch)
+    if (TERMINAL_STATUSES.has(fresh.status)) await this.lifecycle.settle(fresh)
   }
 
   /** Records a provider's output or error file under a batchkit id, once, whichever instance sees it first. */
@@ -340,8 +393,8 @@ function redactor(ids: BatchIds): (text: string | null) => string | null {
           .replace(ACCOUNT_IDS, '[account]')
 }
 
-/** A new batch's record: the draft its intent holds, and what the provider answered. */
-function recordOf(draft: BatchDraft, upstream: ProviderBatch): BatchRecord {
+/** A new batch's record: the draft its intent holds, and what the provider answered when asked at `askedAtMs`. */
+function recordOf(draft: BatchDraft, upstream: ProviderBatch, askedAtMs: number): BatchRecord {
   const { requestCount: _, ...fields } = draft
   return {
     ...progressOf(upstream, redactor({ ...fields, providerBatchId: upstream.id })),
@@ -349,7 +402,25 @@ function recordOf(draft: BatchDraft, upstream: ProviderBatch): BatchRecord {
     providerBatchId: upstream.id,
     outputFileId: null,
     errorFileId: null,
+    refreshedAtMs: askedAtMs,
   }
+}
+
+/** How far along a status is: a provider's answer never moves a stored batch to an earlier stage. */
+const STAGE: Record<BatchStatus, number> = {
+  validating: 0,
+  in_progress: 1,
+  finalizing: 2,
+  cancelling: 3,
+  completed: 4,
+  failed: 4,
+  expired: 4,
+  cancelled: 4,
+}
+
+/** A batch whose cancel the provider has taken, shown `cancelling` until the provider says it ended. */
+function cancellingOf(upstream: ProviderBatch): ProviderBatch {
+  return { ...upstream, status: 'cancelling', cancellingAt: upstream.cancellingAt ?? Math.floor(Date.now() / 1000) }
 }
 
 /**
@@ -389,20 +460,6 @@ function progressOf(upstream: ProviderBatch, redact: (text: string | null) => st
     errors: upstream.errors?.map((e) => ({ ...e, message: redact(e.message) })) ?? null,
     usage: upstream.usage,
   }
-}
-
-/** Whether a refresh changed anything worth writing: only these fields come from the provider. */
-function changed(before: BatchRecord, after: BatchRecord): boolean {
-  return (
-    before.status !== after.status ||
-    before.outputFileId !== after.outputFileId ||
-    before.errorFileId !== after.errorFileId ||
-    before.requestCounts.total !== after.requestCounts.total ||
-    before.requestCounts.completed !== after.requestCounts.completed ||
-    before.requestCounts.failed !== after.requestCounts.failed ||
-    JSON.stringify([before.errors, before.usage, before.expiresAt]) !==
-      JSON.stringify([after.errors, after.usage, after.expiresAt])
-  )
 }
 
 function cannotCancel(status: string): ApiError {

@@ -16,13 +16,21 @@ export interface LeaseStore {
   readonly shared: boolean
 }
 
+/** How many takes pass between two sweeps of expired leases that nobody gave up. */
+const SWEEP_EVERY = 1000
+
 /** Leases in this process's memory: enough when the store itself is this process's memory. */
 export class MemoryLeases implements LeaseStore {
   readonly shared = false
   private readonly held = new Map<string, { holder: string; expiresAt: number }>()
+  private takes = 0
 
   async acquire(key: string, holder: string, ttlMs: number): Promise<boolean> {
     const now = Date.now()
+    // Some leases are left to expire (a read's refresh claim): forget them now and then.
+    if (++this.takes % SWEEP_EVERY === 0) {
+      for (const [held, lease] of this.held) if (lease.expiresAt <= now) this.held.delete(held)
+    }
     const current = this.held.get(key)
     if (current && current.holder !== holder && current.expiresAt > now) return false
     this.held.set(key, { holder, expiresAt: now + ttlMs })
@@ -86,9 +94,18 @@ export class PostgresLeases implements LeaseStore {
     )
   }
 
+  private takes = 0
+
   async acquire(key: string, holder: string, ttlMs: number): Promise<boolean> {
     await this.init()
     const now = Date.now()
+    // Some leases are left to expire (a read's refresh claim): delete expired rows now and then.
+    if (++this.takes % SWEEP_EVERY === 0) {
+      await this.query('DELETE FROM batchkit_leases WHERE key LIKE $1 AND expires_at <= $2', [
+        `${likePrefix(this.prefix)}%`,
+        now,
+      ])
+    }
     const rows = await this.query(
       `INSERT INTO batchkit_leases (key, holder, expires_at) VALUES ($1, $2, $3)
        ON CONFLICT (key) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
@@ -103,4 +120,9 @@ export class PostgresLeases implements LeaseStore {
     await this.init()
     await this.query('DELETE FROM batchkit_leases WHERE key = $1 AND holder = $2', [this.prefix + key, holder])
   }
+}
+
+/** A prefix as a LIKE pattern that matches it literally. */
+function likePrefix(prefix: string): string {
+  return prefix.replace(/[\\%_]/g, (c) => `\\${c}`)
 }

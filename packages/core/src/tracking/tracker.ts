@@ -22,8 +22,6 @@ export interface TrackingOptions {
   tickMs?: number
   /** How long an instance holds a batch while it works on it; a dead instance's batches are free again after it. @default 120000 */
   leaseMs?: number
-  /** How long a read that first sees a batch's end waits for its billing before showing it as still finalizing. @default 2000 */
-  settleWaitMs?: number
 }
 
 /** The tracker's own state of a batch, apart from the batch record so API writes never clobber it. */
@@ -58,7 +56,7 @@ export type FinishBatch = (batch: BatchRecord) => Promise<BatchBilling>
  */
 export class BatchTracker {
   private readonly poller: Poller
-  private readonly options: Required<Omit<TrackingOptions, 'enabled' | 'settleWaitMs'>>
+  private readonly options: Required<Omit<TrackingOptions, 'enabled'>>
 
   constructor(
     private readonly batches: BatchService,
@@ -137,7 +135,8 @@ export class BatchTracker {
       }
       let batch: BatchRecord
       try {
-        batch = await this.batches.refresh(stored)
+        // A reader may have refreshed it within the freshness window: then the stored batch is as new.
+        batch = await this.batches.refreshIfStale(stored)
       } catch (error) {
         this.reportError(error, `polling ${id}`)
         const notFound = isApiError(error) && error.code === 'upstream_not_found' ? (state.notFound ?? 0) + 1 : 0
