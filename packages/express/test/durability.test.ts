@@ -79,12 +79,15 @@ function expectedCost(text: string): number {
   )
 }
 
-async function runToEnd(client: OpenAI, id: string) {
+/** Polls a batch as a client does, every 10 ms, until it ends. */
+async function runToEnd(client: OpenAI, id: string, timeoutMs = 10_000) {
   const seen: string[] = []
-  for (let i = 0; i < 20; i++) {
+  const started = Date.now()
+  while (Date.now() - started < timeoutMs) {
     const batch = await client.batches.retrieve(id)
     seen.push(batch.status)
     if (ENDED.has(batch.status)) return { batch, seen }
+    await new Promise((resolve) => setTimeout(resolve, 10))
   }
   throw new Error(`batch ${id} did not end: ${seen.join(' -> ')}`)
 }
@@ -371,17 +374,22 @@ describe('an ended batch is shown only with its billing', () => {
         expect(batch.completed_at).not.toBeNull()
       }
 
-      // The first batch by retrieves: validating -> in_progress -> finalizing -> completed.
+      // The first batch by retrieves, each refreshing it in the background for the next:
+      // validating -> in_progress -> finalizing -> completed.
       const seen: string[] = []
       for (let i = 0; i < 10 && seen.at(-1) !== 'completed'; i++) {
         const batch = await client.batches.retrieve(first)
         check(batch)
         seen.push(batch.status)
+        await local.kit.batches.idle()
       }
-      expect(seen).toEqual(['in_progress', 'finalizing', 'completed'])
+      expect(seen).toEqual(['validating', 'in_progress', 'finalizing', 'completed'])
 
-      // The second: two polls to finalizing, then five readers at once see its end.
-      for (let i = 0; i < 2; i++) check(await client.batches.retrieve(second))
+      // The second: two polls to finalizing, then five readers at once, whose one refresh sees its end.
+      for (let i = 0; i < 2; i++) {
+        check(await client.batches.retrieve(second))
+        await local.kit.batches.idle()
+      }
       const together = await Promise.all(Array.from({ length: 5 }, () => client.batches.retrieve(second)))
       for (const batch of together) {
         check(batch)
@@ -393,6 +401,7 @@ describe('an ended batch is shown only with its billing', () => {
         const page = await client.batches.list()
         for (const batch of page.data) check(batch)
         if (page.data.every((batch) => batch.status === 'completed')) break
+        await local.kit.batches.idle()
       }
       const final = await client.batches.list()
       expect(final.data.map((b) => b.status)).toEqual(['completed', 'completed', 'completed'])
@@ -459,6 +468,9 @@ describe('deleting a batch output before billing', () => {
     expect(h.fake.files.has(providerOutput)).toBe(true)
     expect(h.fake.files.has(providerError)).toBe(true)
 
+    // Its end is shown only once billed, which the first read starts.
+    expect((await alice.batches.retrieve(deleted.id)).status).toBe('finalizing')
+    await h.kit.batches.idle()
     const shown = await alice.batches.retrieve(deleted.id)
     const { batch: twinShown } = await runToEnd(alice, twin.id)
     expect(shown.status).toBe('completed')

@@ -36,8 +36,10 @@ export async function startHarness(
     },
     authenticate: apiKeyAuth({ [KEYS.alice]: 'alice', [KEYS.bob]: 'bob' }),
     onError: () => undefined,
-    // The fake advances a batch on every poll: only the tests' own polls may move it, unless a test tracks.
+    // The fake advances a batch on every poll: only the tests' own reads may move it, unless a test tracks.
     tracking: { enabled: false },
+    // Every read of an unfinished batch starts a background refresh; `kit.batches.idle()` waits for them.
+    freshnessMs: 0,
     ...options.kit,
   })
   const app = express()

@@ -162,7 +162,10 @@ describe('when the provider loses or hides things', () => {
       .batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
     await deleteUpstream((await h.kit.files.retrieve(alice, file.id)).providerFileId)
     let current = batch
-    for (let i = 0; i < 5 && current.status !== 'failed'; i++) current = await h.client().batches.retrieve(batch.id)
+    for (let i = 0; i < 5 && current.status !== 'failed'; i++) {
+      current = await h.client().batches.retrieve(batch.id)
+      await h.kit.batches.idle()
+    }
     h.schemas.assert('Batch', current)
     expect(current.status).toBe('failed')
     const message = current.errors?.data?.[0]?.message ?? ''
@@ -180,6 +183,8 @@ describe('when the provider loses or hides things', () => {
       .batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
     await h.client().batches.retrieve(batch.id)
     await h.fake.expire((await h.kit.batches.retrieve(alice, batch.id)).providerBatchId)
+    await h.client().batches.retrieve(batch.id)
+    await h.kit.batches.idle()
     expect((await h.client().batches.retrieve(batch.id)).status).toBe('expired')
     const response = await fetch(`${h.baseURL}/batches/${batch.id}/cancel`, {
       method: 'POST',
@@ -199,7 +204,11 @@ describe('when the provider loses or hides things', () => {
     h.fake.failNext({ status: 500, pathPrefix: '/v1/batches/', method: 'GET' })
     const page = await h.client().batches.list({ limit: 1 })
     expect(page.data.map((b) => [b.id, b.status])).toEqual([[batch.id, 'validating']])
+    await h.kit.batches.idle()
     expect(reported.length).toBeGreaterThan(0)
+    expect((await h.client().batches.list({ limit: 1 })).data.map((b) => [b.id, b.status])).toEqual([
+      [batch.id, 'validating'],
+    ])
   })
 
   it('does not report a download the client abandoned as a server error', async () => {

@@ -67,8 +67,13 @@ describe('upstream failures', () => {
     })
     const batchId = (created.json as unknown as { id: string }).id
 
+    // A read answers from the store whatever the provider does; its background refresh fails quietly.
     h.fake.failNext({ status: 500, pathPrefix: '/v1/batches', method: 'GET' })
-    const failed = await call('GET', `/batches/${batchId}`)
+    expect((await call('GET', `/batches/${batchId}`)).status).toBe(200)
+    await h.kit.batches.idle()
+
+    h.fake.failNext({ status: 500, pathPrefix: `/v1/batches/`, method: 'POST' })
+    const failed = await call('POST', `/batches/${batchId}/cancel`)
     expect(failed.status).toBe(502)
     expect(failed.json.error.code).toBe('upstream_error')
     expect(failed.text).not.toContain(h.fake.apiKey)
