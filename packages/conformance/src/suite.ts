@@ -41,8 +41,10 @@ export function runConformanceSuite(harness: HostHarness): void {
         authenticate: apiKeyAuth({ [ALICE]: 'alice', [BOB]: 'bob' }),
         limits,
         onError: () => undefined,
-        // The fake advances a batch on every poll: only the suite's own polls may move it.
+        // The fake advances a batch on every poll: only the suite's own reads may move it.
         tracking: { enabled: false },
+        // Every read of an unfinished batch refreshes it in the background; `idle()` waits for that.
+        freshnessMs: 0,
       })
       kits.push(kit)
       return kit
@@ -83,7 +85,10 @@ export function runConformanceSuite(harness: HostHarness): void {
       })
       schemas.assert('Batch', batch)
       let current = batch
-      for (let i = 0; i < 10 && current.status !== 'completed'; i++) current = await api.batches.retrieve(batch.id)
+      for (let i = 0; i < 10 && current.status !== 'completed'; i++) {
+        current = await api.batches.retrieve(batch.id)
+        await Promise.all(kits.map((kit) => kit.batches.idle()))
+      }
       schemas.assert('Batch', current)
       expect(current).toMatchObject({ status: 'completed', request_counts: { total: 3, completed: 3, failed: 0 } })
       const output = await (await api.files.content(current.output_file_id as string)).text()
@@ -198,7 +203,10 @@ export function runConformanceSuite(harness: HostHarness): void {
         endpoint: '/v1/chat/completions',
         completion_window: '24h',
       })
-      for (let i = 0; i < 4; i++) await api.batches.retrieve(done.id)
+      for (let i = 0; i < 5; i++) {
+        await api.batches.retrieve(done.id)
+        await Promise.all(kits.map((kit) => kit.batches.idle()))
+      }
       const conflict = await fetch(`${url}/batches/${done.id}/cancel`, { method: 'POST', headers: auth })
       expect(conflict.status).toBe(409)
       expect(conflict.headers.get('x-should-retry')).toBe('false')
