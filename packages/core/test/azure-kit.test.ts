@@ -46,6 +46,8 @@ describe.each([
         }),
       },
       onError: () => {},
+      // Every read of an unfinished batch refreshes it in the background; `idle()` waits for that.
+      freshnessMs: 0,
     })
     server = createServer((req, res) => void serveNodeRequest(kit.http, req, res, { basePath: '/v1' }))
     server.listen(0, '127.0.0.1')
@@ -73,7 +75,10 @@ describe.each([
     })
     expect(batch.status).toBe('validating')
     let done = batch
-    for (let i = 0; i < 10 && done.status !== 'completed'; i++) done = await client.batches.retrieve(batch.id)
+    for (let i = 0; i < 10 && done.status !== 'completed'; i++) {
+      done = await client.batches.retrieve(batch.id)
+      await kit.batches.idle()
+    }
     expect(done).toMatchObject({ status: 'completed', request_counts: { total: 2, completed: 2, failed: 0 } })
     expect(done.error_file_id).toBeNull()
     const output = await (await client.files.content(done.output_file_id as string)).text()
@@ -94,6 +99,8 @@ describe.each([
       completion_window: '24h',
     })
     expect((await client.batches.cancel(batch.id)).status).toMatch(/^cancell/)
+    await client.batches.retrieve(batch.id)
+    await kit.batches.idle()
     expect((await client.batches.retrieve(batch.id)).status).toBe('cancelled')
   })
 

@@ -55,6 +55,8 @@ beforeAll(async () => {
       { model: 'gemini-*', provider: 'vertex' },
     ],
     tracking: { enabled: false },
+    // Every read of an unfinished batch refreshes it in the background; `idle()` waits for that.
+    freshnessMs: 0,
     onError: () => undefined,
   })
   server = createServer((req, res) => void serveNodeRequest(kit.http, req, res, { basePath: '/v1' }))
@@ -75,7 +77,10 @@ const line = (id: string, model: string, spacing = '') =>
 
 async function runToEnd(id: string) {
   let batch = await client.batches.retrieve(id)
-  for (let i = 0; i < 10 && batch.status !== 'completed'; i++) batch = await client.batches.retrieve(id)
+  for (let i = 0; i < 10 && batch.status !== 'completed'; i++) {
+    await kit.batches.idle()
+    batch = await client.batches.retrieve(id)
+  }
   return batch
 }
 
@@ -151,7 +156,10 @@ describe('routing by model', () => {
     schemas.assert('Batch', cancelling)
     expect(cancelling).toMatchObject({ id: batch.id, status: expect.stringMatching(/^cancell/) })
     let current = cancelling
-    for (let i = 0; i < 5 && current.status !== 'cancelled'; i++) current = await client.batches.retrieve(batch.id)
+    for (let i = 0; i < 5 && current.status !== 'cancelled'; i++) {
+      current = await client.batches.retrieve(batch.id)
+      await kit.batches.idle()
+    }
     expect(current.status).toBe('cancelled')
     expect(await client.files.delete(file.id)).toMatchObject({ deleted: true })
     expect(objectsOfFile()).toEqual([])

@@ -66,6 +66,8 @@ describe.each(backends)('namespaces on $label', (backend) => {
         onError: () => undefined,
         callbacks: [(event) => void events.push(event)],
         tracking: { initialIntervalMs: 10, maxIntervalMs: 40, tickMs: 10 },
+        // The tracker polls no more often than the freshness window.
+        freshnessMs: 10,
         delivery: { pollIntervalMs: 10, retryDelayMs: 10 },
       })
     })

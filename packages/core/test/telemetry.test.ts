@@ -37,6 +37,8 @@ it('reports a span per API call with its provider calls inside, and metrics of b
   const kit = createBatchKit({
     providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
     tracking: { initialIntervalMs: 10, tickMs: 10 },
+    // The tracker polls no more often than the freshness window.
+    freshnessMs: 10,
     onError: () => undefined,
   })
   try {
