@@ -118,6 +118,8 @@ describe.each(backends)('$label shared by three server instances', (backend) => 
         store: backend.connect(),
         providers: { openai: heldAtGates(openai({ apiKey: fake.apiKey, baseURL: fake.baseURL })) },
         onError: () => {},
+        // Every read refreshes in the background, and a window of 0 lets instances refresh at once.
+        freshnessMs: 0,
       }),
     )
   })
@@ -197,8 +199,12 @@ describe.each(backends)('$label shared by three server instances', (backend) => 
   })
 
   it("lists each finished batch's output once beside the uploads, from every instance", async () => {
-    // Reading the batches refreshed them from the upstream, so some have finished and gained output
-    // files, which the instances that saw them registered concurrently under one id each.
+    // Reads from every instance at once refresh the batches from the upstream, so they finish and gain
+    // output files, which the instances that saw them registered concurrently under one id each.
+    for (let round = 0; round < 6; round++) {
+      await Promise.all(kits.flatMap((kit) => batches.map((batch) => kit.batches.retrieve(owner, batch.id))))
+      await Promise.all(kits.map((kit) => kit.batches.idle()))
+    }
     const refreshed = await Promise.all(batches.map((batch) => kitFor(0).batches.retrieve(owner, batch.id)))
     const outputs = refreshed.flatMap((batch) => [batch.outputFileId, batch.errorFileId].filter((id) => id !== null))
     expect(outputs.length, 'output files of the finished batches').toBeGreaterThan(0)

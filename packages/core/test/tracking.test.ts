@@ -15,6 +15,8 @@ const alice = { owner: 'alice' }
 const FAST = {
   tracking: { initialIntervalMs: 10, maxIntervalMs: 40, tickMs: 10 },
   delivery: { pollIntervalMs: 10, retryDelayMs: 10 },
+  // The tracker polls no more often than the freshness window; reads refresh in the background.
+  freshnessMs: 0,
 }
 
 let fake: FakeOpenAI
@@ -133,7 +135,9 @@ describe('following a batch to its end', () => {
     const kit = kitWith({ events, logger, tracking: { ...FAST.tracking, initialIntervalMs: 60_000 } })
     try {
       const batch = await submit(kit, lines(4, { model: 'my-private-model' }))
-      // Cancel refreshes first, so the fake starts the batch; cancelled in progress, it keeps the first half.
+      // A read refreshes it, so the fake starts the batch; cancelled in progress, it keeps the first half.
+      await kit.batches.retrieve(alice, batch.id)
+      await kit.batches.idle()
       await kit.batches.cancel(alice, batch.id)
       await kit.batches.retrieve(alice, batch.id)
       const [event] = await until('batch_cancelled', () =>
@@ -156,6 +160,8 @@ describe('following a batch to its end', () => {
     // The first server serves the API but runs no tracker, so the batch is still open when it stops.
     const first = kitWith({ store, events: before, tracking: { ...FAST.tracking, enabled: false } })
     const batch = await submit(first, lines(2))
+    await first.batches.retrieve(alice, batch.id)
+    await first.batches.idle()
     expect((await first.batches.retrieve(alice, batch.id)).status).toBe('in_progress')
     await until('acreate_batch', () => before.find((e) => e.type === 'acreate_batch'))
     await first.close()
