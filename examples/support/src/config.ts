@@ -12,6 +12,8 @@ export interface ExampleConfig {
   store: string | undefined
   /** `BATCHKIT_POLL_INTERVAL_MS`: how soon the tracker first polls a new batch, and its step. @default batchkit's (5000) */
   pollIntervalMs: number | undefined
+  /** `BATCHKIT_FRESHNESS_MS`: how old a batch read from the store may be before a read refreshes it. @default batchkit's (5000) */
+  freshnessMs: number | undefined
   /** Azure OpenAI, when `AZURE_OPENAI_ENDPOINT` is set (with `AZURE_OPENAI_API_KEY`, `AZURE_OPENAI_API_VERSION`). */
   azure: { endpoint: string; apiKey: string | undefined; apiVersion: string | undefined } | undefined
   /**
@@ -46,6 +48,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ExampleConf
     openaiBaseURL: nonEmpty(env.OPENAI_BASE_URL),
     store: nonEmpty(env.BATCHKIT_STORE),
     pollIntervalMs: positiveInteger('BATCHKIT_POLL_INTERVAL_MS', env.BATCHKIT_POLL_INTERVAL_MS),
+    freshnessMs: positiveInteger('BATCHKIT_FRESHNESS_MS', env.BATCHKIT_FRESHNESS_MS),
     azure: azureFromEnv(env),
     vertex: vertexFromEnv(env),
     models: nonEmpty(env.BATCHKIT_MODELS),

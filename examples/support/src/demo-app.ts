@@ -12,7 +12,12 @@ export async function runDemoApp<E extends StartedExample>(
   startExample: (...args: Parameters<StartExample>) => Promise<E>,
   afterRun?: (example: E, apiKey: string) => Promise<void>,
 ): Promise<void> {
-  const config = configFromEnv({ PORT: '0', BATCHKIT_POLL_INTERVAL_MS: '500', ...process.env })
+  const config = configFromEnv({
+    PORT: '0',
+    BATCHKIT_POLL_INTERVAL_MS: '500',
+    BATCHKIT_FRESHNESS_MS: '500',
+    ...process.env,
+  })
   const events: { type?: string; batchId?: string; responseCost?: number | null }[] = []
   const example = await startExample(config, (line) => console.log(line), {
     fakeStepMs: 700,

@@ -27,6 +27,7 @@ export function exampleSmokeSuite(host: string, startExample: StartExample): voi
         PORT: '0',
         BATCHKIT_API_KEYS: 'sk-1234:smoke-team',
         BATCHKIT_POLL_INTERVAL_MS: '20',
+        BATCHKIT_FRESHNESS_MS: '20',
       })
       example = await startExample(config, (line) => logs.push(line), {
         fakeStepMs: 20,

@@ -49,6 +49,7 @@ describe.each(STORES.map((store, i) => ({ ...store, up: available[i] })))(
         BATCHKIT_STORE: uri,
         BATCHKIT_API_KEYS: `${apiKey}:${owner}`,
         BATCHKIT_POLL_INTERVAL_MS: '20',
+        BATCHKIT_FRESHNESS_MS: '20',
       })
       example = await createExampleKit(config, () => undefined, {
         fakeStepMs: 20,
