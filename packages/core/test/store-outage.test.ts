@@ -53,6 +53,7 @@ describe('a Redis outage', () => {
       providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
       onError: (error, context) => reported.push(`${context}: ${String(error)}`),
       tracking: { initialIntervalMs: 50, maxIntervalMs: 200, tickMs: 50 },
+      freshnessMs: 50,
     })
     server = createServer((req, res) => void serveNodeRequest(kit.http, req, res, { basePath: '/v1' }))
     server.listen(0, '127.0.0.1')
