@@ -187,8 +187,8 @@ export class BatchService {
    * freshness window, a background refresh brings it up to date for the next read.
    */
   async retrieve(principal: Principal, id: string): Promise<BatchRecord> {
-    const [batch] = this.present([await this.owned(principal, id)], await this.billings([id]))
-    return batch as BatchRecord
+    const batch = await this.owned(principal, id)
+    return this.present([batch], await this.billings([batch]))[0] as BatchRecord
   }
 
   /**
@@ -205,8 +205,7 @@ export class BatchService {
       throw invalidValue('after', `Invalid value for 'after': no batch '${options.after}' to list after.`)
     }
     const page = await this.store.listBatches(principal.owner, { after, limit })
-    const ended = page.data.filter((batch) => TERMINAL_STATUSES.has(batch.status)).map((batch) => batch.id)
-    return { data: this.present(page.data, await this.billings(ended)), hasMore: page.hasMore }
+    return { data: this.present(page.data, await this.billings(page.data)), hasMore: page.hasMore }
   }
 
   /**
@@ -218,23 +217,24 @@ export class BatchService {
     if (batch.status === 'cancelling') return batch
     if (TERMINAL_STATUSES.has(batch.status)) {
       // Shown as the client would read it: an end whose bill is not settled is still finishing.
-      const [shown] = this.present([batch], await this.billings([batch.id])) as [BatchRecord]
+      const [shown] = this.present([batch], await this.billings([batch])) as [BatchRecord]
       if (shown.status === 'cancelled' || shown.status === 'cancelling') return shown
       throw cannotCancel(shown.status)
     }
     const provider = this.providers.get(batch.provider)
+    const askedAtMs = Date.now()
     let upstream: ProviderBatch
     try {
       upstream = await provider.cancelBatch(batch.providerBatchId)
     } catch (error) {
-      // The batch ended between our refresh and the cancel: show the client why.
+      // The batch ended upstream before the store heard of it: show the client why.
       if (isApiError(error) && error.status === 409) return this.refreshOrThrow(batch, error)
       throw error
     }
     // The provider took the cancel: whatever its answer says yet, the batch is on its way to cancelled.
     const accepted = TERMINAL_STATUSES.has(upstream.status) ? upstream : cancellingOf(upstream)
-    const cancelled = await this.apply(batch, provider, accepted, Date.now())
-    return this.present([cancelled], await this.billings([cancelled.id]))[0] as BatchRecord
+    const cancelled = await this.apply(batch, provider, accepted, askedAtMs)
+    return this.present([cancelled], await this.billings([cancelled]))[0] as BatchRecord
   }
 
   /** Brings a batch up to date with its provider now; a batch that has ended is returned as stored. */
@@ -263,7 +263,7 @@ export class BatchService {
     const fresh = await this.refresh(batch)
     if (TERMINAL_STATUSES.has(fresh.status) && fresh.status !== 'cancelled') throw cannotCancel(fresh.status)
     if (fresh.status === 'cancelled' || fresh.status === 'cancelling')
-      return this.present([fresh], await this.billings([fresh.id]))[0] as BatchRecord
+      return this.present([fresh], await this.billings([fresh]))[0] as BatchRecord
     throw conflict
   }
 
@@ -316,8 +316,9 @@ export class BatchService {
     return next
   }
 
-  /** The stored billings of the given ended batches, by id. */
-  private async billings(ids: string[]): Promise<Map<string, BatchBilling | undefined>> {
+  /** The stored billings of those of `batches` that have ended, by id. */
+  private async billings(batches: BatchRecord[]): Promise<Map<string, BatchBilling | undefined>> {
+    const ids = batches.filter((batch) => TERMINAL_STATUSES.has(batch.status)).map((batch) => batch.id)
     const found = await this.store.getRecords<BatchBilling>('billing', ids)
     return new Map(ids.map((id, i) => [id, found[i]]))
   }
