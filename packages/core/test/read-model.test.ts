@@ -17,7 +17,7 @@ import { testBackends, useBackend } from './support/backends.js'
  * one provider call per freshness window.
  */
 
-const backends = await testBackends(['memory', 'redis'])
+const backends = await testBackends(['memory', 'redis', 'postgres'])
 
 const LATENCY_MS = 200
 const WINDOW_MS = 1500
@@ -58,7 +58,7 @@ async function timed<T>(read: () => Promise<T>): Promise<{ value: T; ms: number 
 
 describe.each(backends)('reads from the store, 200 ms from the provider ($label)', (backend) => {
   if (!useBackend(backend)) return
-  // Memory stores are one per process; Redis is shared by two instances, as two servers would share it.
+  // Memory stores are one per process; Redis and PostgreSQL are shared by two instances, as two servers would share them.
   const instanceCount = backend.multiInstanceSafe ? 2 : 1
   let fake: FakeOpenAI
   let proxy: DelayProxy
@@ -134,6 +134,9 @@ describe.each(backends)('reads from the store, 200 ms from the provider ($label)
     const page = (lists[0] as { value: { data: Batch[] } }).value.data
     expect(page.map((b) => b.id).sort()).toEqual(batches.map((b) => b.id).sort())
     expect(page.every((b) => b.status === 'validating')).toBe(true)
+    console.info(
+      `[read model, ${backend.label}] 100 unfinished, provider ${LATENCY_MS} ms away: list p50 ${median(lists.map((l) => l.ms)).toFixed(1)} ms, retrieve p50 ${median(retrieves.map((r) => r.ms)).toFixed(1)} ms`,
+    )
     // One provider call takes 200 ms: a read that answers sooner cannot have waited on one.
     expect(median(lists.map((l) => l.ms))).toBeLessThan(LATENCY_MS)
     expect(median(retrieves.map((r) => r.ms))).toBeLessThan(LATENCY_MS)
@@ -161,6 +164,9 @@ describe.each(backends)('reads from the store, 200 ms from the provider ($label)
     const perBatch = [...after].map(([path, count]) => count - (before.get(path) ?? 0))
     expect(perBatch).toHaveLength(BATCHES)
     const windows = Math.floor((Date.now() - start) / WINDOW_MS) + 1
+    console.info(
+      `[read model, ${backend.label}] ${READERS} readers on ${instanceCount} instance(s), ${reads} lists of ${BATCHES} in ${windows} window(s): ${total(after) - total(before)} provider calls, at most ${Math.max(...perBatch)} per batch`,
+    )
     // Every batch was refreshed, and none more than once per window, whatever the number of reads.
     expect(Math.min(...perBatch)).toBeGreaterThanOrEqual(1)
     expect(Math.max(...perBatch)).toBeLessThanOrEqual(windows)
