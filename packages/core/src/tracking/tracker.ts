@@ -12,7 +12,11 @@ import { Poller } from './poller.js'
 export interface TrackingOptions {
   /** Run the tracker in this instance; turn off for instances that only serve the API. @default true */
   enabled?: boolean
-  /** The first poll's delay after a batch is created; each next one grows by `backoff`. @default 5000 */
+  /**
+   * The first poll's delay after a batch is created; each next one grows by `backoff`. A poll finds a
+   * batch that a reader refreshed within `freshnessMs` as fresh, so polls never ask the provider more
+   * often than that window. @default 5000
+   */
   initialIntervalMs?: number
   /** The longest delay between two polls of a batch. @default 300000 */
   maxIntervalMs?: number
