@@ -25,9 +25,11 @@ export async function startExample(
   router.get('/health', (ctx) => {
     ctx.body = { ok: true }
   })
-  // The app's own JSON parser may come first: batchkit uses what it parsed, and streams uploads itself.
-  app.use(bodyParser())
-  app.use(createKoaMiddleware(kit, { prefix: '/v1' }))
+  // The app's own JSON parser may come first: batchkit uses what it parsed, streams uploads itself, and
+  // answers the parser's errors on its own routes with OpenAI's envelope (the app's routes keep Koa's).
+  const batchkit = createKoaMiddleware(kit, { prefix: '/v1' })
+  app.use(bodyParser({ onError: batchkit.onBodyParserError }))
+  app.use(batchkit)
   app.use(router.routes())
   const server = app.listen(config.port, '127.0.0.1')
   await once(server, 'listening')

@@ -12,8 +12,8 @@ const run = promisify(execFile)
 
 /**
  * The smoke tests every example app passes: it boots on the fake upstream, runs the sample batch
- * to completion through OpenAI's client, serves the curl commands of OpenAI's Batch guide, refuses
- * unknown callers, and warns loudly when it has no keys.
+ * to completion through OpenAI's client, serves the curl commands of OpenAI's Batch guide, answers
+ * malformed JSON with OpenAI's envelope, refuses unknown callers, and warns loudly when it has no keys.
  */
 export function exampleSmokeSuite(host: string, startExample: StartExample): void {
   describe(`the ${host} example`, () => {
@@ -94,6 +94,23 @@ export function exampleSmokeSuite(host: string, startExample: StartExample): voi
       const lines = (await curl(`${url}/files/${batch.output_file_id}/content`)).trim().split('\n')
       for (const line of lines) schemas.assert('BatchRequestOutput', JSON.parse(line))
       expect(lines).toHaveLength(5)
+    })
+
+    it("answers malformed JSON with OpenAI's error envelope", async () => {
+      const response = await fetch(`${example.baseURL}/batches`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer sk-1234', 'content-type': 'application/json' },
+        body: '{"input_file_id": ',
+      })
+      expect(response.status).toBe(400)
+      expect(response.headers.get('content-type')).toBe('application/json')
+      const body = (await response.json()) as { error: unknown }
+      schemas.assert('ErrorResponse', body)
+      expect(body.error).toMatchObject({
+        message: expect.stringMatching(/^We could not parse the JSON body of your request\./),
+        type: 'invalid_request_error',
+        code: 'invalid_json',
+      })
     })
 
     it('refuses callers without a configured key', async () => {

@@ -7,6 +7,7 @@ import OpenAI, { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { HostHarness, StartedHost } from './harness.js'
 import { generatedJsonl, peakRssGrowth } from './memory.js'
+import { wireDetailsTests } from './wire-details.js'
 
 const ALICE = 'sk-conformance-alice'
 const BOB = 'sk-conformance-bob'
@@ -239,6 +240,17 @@ export function runConformanceSuite(harness: HostHarness): void {
       expect(wrongMount.status).toBe(404)
       expect(wrongMount.headers.get('x-request-id')).toBeNull()
     })
+
+    wireDetailsTests(() => ({
+      plain: { label: 'plain', host: plain, baseURL: `${plain.origin}/v1`, apiKey: ALICE },
+      behindParser: {
+        label: 'behind a body parser',
+        host: behindParser,
+        baseURL: `${behindParser.origin}/api/v1`,
+        apiKey: ALICE,
+      },
+      fake,
+    }))
 
     it("leaves the host's other routes to the host", async () => {
       const own = await fetch(`${plain.origin}/host-route`)

@@ -53,6 +53,11 @@ export function invalidValue(param: string, message: string): ApiError {
   return new ApiError(400, message, { param, code: 'invalid_value' })
 }
 
+/** 400 for an argument the operation does not take, worded and shaped as OpenAI's (`param` and `code` null). */
+export function unrecognizedArgument(name: string): ApiError {
+  return new ApiError(400, `Unrecognized request argument supplied: ${name}`)
+}
+
 /** 400 for a parameter of the wrong JSON type. */
 export function invalidType(param: string, expected: string, got: unknown): ApiError {
   return new ApiError(400, `Invalid type for '${param}': expected ${expected}, but got ${describeType(got)} instead.`, {

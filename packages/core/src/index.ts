@@ -11,6 +11,7 @@ export type {
   BatchEventBase,
   BatchEventCallback,
 } from './events/types.js'
+export type { ListPurpose } from './files/purpose.js'
 export type { CreateFileInput, ErrorReporter, FileService, ListFilesOptions } from './files/service.js'
 export { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './files/upload-limits.js'
 export { DEFAULT_PRINCIPAL, type HttpHandler } from './http/handler.js'

@@ -222,6 +222,37 @@ describe('JsonlValidator: the verdict does not depend on chunking', () => {
     })
   }
 
+  it('a line of invalid UTF-8 fails by its number whatever the chunking, never repaired to U+FFFD', async () => {
+    // Each breaks UTF-8 differently: a byte no UTF-8 has, a character cut short by the line's end, an
+    // overlong '/', an encoded UTF-16 surrogate. Line 1 has multi-byte characters that chunks split.
+    const broken: Record<string, number[]> = {
+      'byte 0xff': [0xff],
+      'truncated é': [0xc3],
+      'overlong /': [0xc0, 0xaf],
+      surrogate: [0xed, 0xa0, 0x80],
+    }
+    const outcomes: Record<string, string> = {}
+    const expected: Record<string, string> = {}
+    for (const [name, bytes] of Object.entries(broken)) {
+      const second = Buffer.from(line('b', { body: { model: MODEL, note: '*' } }))
+      const at = second.indexOf('*')
+      const input = Buffer.concat([
+        Buffer.from(`${line(UNICODE)}\n`),
+        second.subarray(0, at),
+        Buffer.from(bytes),
+        second.subarray(at + 1),
+        Buffer.from(`\n${line('c')}\n`),
+      ])
+      for (const chunkSize of CHUNK_SIZES) {
+        const { error } = await validate(input, { chunkSize })
+        const key = `${name}, chunks of ${chunkSize}`
+        outcomes[key] = error ? `${error.status} ${error.code}: ${error.message}` : 'accepted'
+        expected[key] = '400 invalid_json_line: Line 2 is not valid UTF-8; save the file as UTF-8.'
+      }
+    }
+    expect(outcomes).toEqual(expected)
+  })
+
   it('a line longer than maxLineBytes fails whatever the chunking (also when it arrives whole in one chunk)', async () => {
     // A normal line is ~140 bytes and the limit 200: line 2, far over it or just one byte over it, must
     // fail with line_too_large whether it arrives byte by byte, in pieces, or whole with its newline.

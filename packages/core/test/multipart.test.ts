@@ -170,6 +170,26 @@ describe('parseMultipartUpload: fields in any order', () => {
     await expect(upload.purpose).resolves.toBe('batch')
   })
 
+  it.each([1, 5, undefined])(
+    'reads a filename sent as raw UTF-8 bytes, as curl sends it (body chunks of %s)',
+    async (chunkSize) => {
+      const upload = await parse([file(JSONL, 'données-日本.jsonl'), field('purpose', 'batch')], chunkSize)
+      expect(upload.filename).toBe('données-日本.jsonl')
+      await readAll(upload.file)
+    },
+  )
+
+  it("reads an RFC 5987 filename* (UTF-8''…), preferred to a plain filename", async () => {
+    const bytes = Buffer.from(
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="fallback.jsonl"; ` +
+        `filename*=UTF-8''${encodeURIComponent('données-日本.jsonl')}\r\n\r\n${JSONL}\r\n` +
+        `--${BOUNDARY}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--${BOUNDARY}--\r\n`,
+    )
+    const upload = await parseMultipartUpload(bodyOf(bytes), HEADERS)
+    expect(upload.filename).toBe('données-日本.jsonl')
+    await readAll(upload.file)
+  })
+
   it("names a file without a filename 'file'", async () => {
     const upload = await parse([file(JSONL, ''), field('purpose', 'batch')])
     expect(upload.filename).toBe('file')
@@ -220,10 +240,10 @@ function splitBody(bytes: Buffer, split: number) {
 }
 
 describe('parseMultipartUpload: bad forms', () => {
-  it('rejects an unknown field with 400 unknown_parameter', async () => {
+  it("rejects an unknown field with OpenAI's 400 (param and code null)", async () => {
     const error = await rejectionOf(parse([field('purpose', 'batch'), field('colour', 'blue'), file(JSONL)]))
     expect(error).toBeInstanceOf(ApiError)
-    expect(error).toMatchObject({ status: 400, code: 'unknown_parameter', param: 'colour' })
+    expect(error).toMatchObject({ status: 400, code: null, param: null })
     expect(error.message).toBe('Unrecognized request argument supplied: colour')
   })
 
@@ -234,7 +254,7 @@ describe('parseMultipartUpload: bad forms', () => {
     const content = rejectionOf(readAll(upload.file))
     sendRest()
     const error = await content
-    expect(error).toMatchObject({ status: 400, code: 'unknown_parameter', param: 'colour' })
+    expect(error).toMatchObject({ status: 400, message: 'Unrecognized request argument supplied: colour' })
     expect(await rejectionOf(upload.expiresAfter)).toBe(error)
   })
 
@@ -245,7 +265,10 @@ describe('parseMultipartUpload: bad forms', () => {
     const upload = await parseMultipartUpload(body, HEADERS)
     expect((await readAll(upload.file)).toString()).toBe(JSONL)
     sendRest()
-    expect(await rejectionOf(upload.expiresAfter)).toMatchObject({ status: 400, code: 'unknown_parameter' })
+    expect(await rejectionOf(upload.expiresAfter)).toMatchObject({
+      status: 400,
+      message: 'Unrecognized request argument supplied: colour',
+    })
   })
 
   it('fails, without an unhandled error, a small upload whose unknown field comes in the same packet as the file', async () => {
@@ -256,7 +279,7 @@ describe('parseMultipartUpload: bad forms', () => {
       error = await rejectionOf(Promise.all([readAll(upload.file), upload.purpose, upload.expiresAfter]))
     })
     expect(unhandled.map(String)).toEqual([])
-    expect(error).toMatchObject({ status: 400, code: 'unknown_parameter', param: 'colour' })
+    expect(error).toMatchObject({ status: 400, message: 'Unrecognized request argument supplied: colour' })
   })
 
   it('resolves the purpose as sent, before or after the file, leaving its check to the file service', async () => {

@@ -23,7 +23,7 @@ const CASES: [method: string, path: string, status: number, body?: unknown][] = 
   ['POST', '/v1/batches/batch_%00/cancel', 404],
   ['GET', '/v1/files?after=file-%00', 400],
   ['GET', '/v1/batches?after=batch_%00', 400],
-  ['GET', '/v1/files?purpose=%00', 200],
+  ['GET', '/v1/files?purpose=%00', 400],
   [
     'POST',
     '/v1/batches',

@@ -142,7 +142,7 @@ const cases: Case[] = [
         ['file', chatLines(1)],
       ]),
     status: 400,
-    error: { code: 'unknown_parameter', param: 'colour', message: /colour/ },
+    error: { code: null, param: null, message: 'Unrecognized request argument supplied: colour' },
   },
   {
     name: 'a line that is not JSON',

@@ -9,7 +9,8 @@ import { createKoaMiddleware } from '../src/index.js'
 
 /**
  * Koa with @koa/router serving its own route; @koa/bodyparser (when asked) mounted before batchkit,
- * the harder order, since the parser then reads JSON bodies first.
+ * the harder order, since the parser then reads JSON bodies first and hands its errors over through
+ * `onBodyParserError`.
  */
 function koaHarness(name: string, App: typeof Koa): HostHarness {
   return {
@@ -22,8 +23,9 @@ function koaHarness(name: string, App: typeof Koa): HostHarness {
       router.get('/host-route', (ctx) => {
         ctx.body = 'host'
       })
-      if (jsonBodyParser) app.use(bodyParser())
-      app.use(createKoaMiddleware(kit, { prefix: mountPath }))
+      const batchkit = createKoaMiddleware(kit, { prefix: mountPath })
+      if (jsonBodyParser) app.use(bodyParser({ onError: batchkit.onBodyParserError }))
+      app.use(batchkit)
       app.use(router.routes())
       const server = app.listen(0, '127.0.0.1')
       await once(server, 'listening')

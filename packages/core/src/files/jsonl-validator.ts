@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { Transform, type TransformCallback } from 'node:stream'
 import { ApiError } from '../errors.js'
 import { BATCH_ENDPOINTS, type BatchInputSummary, type UploadPurpose } from '../types.js'
@@ -8,9 +9,9 @@ const ENDPOINTS: ReadonlySet<string> = new Set(BATCH_ENDPOINTS)
 
 /**
  * A pass-through stream that checks an upload while it flows: size limits for every file, and for
- * `purpose: batch` every JSONL line (a JSON object with `custom_id`, `method: POST`, `url`, `body`;
- * unique `custom_id`s; one `url` and one `body.model` for the file). Bytes leave unchanged and
- * only one line at a time is held.
+ * `purpose: batch` every JSONL line (valid UTF-8, never repaired; a JSON object with `custom_id`,
+ * `method: POST`, `url`, `body`; unique `custom_id`s; one `url` and one `body.model` for the file).
+ * Bytes leave unchanged and only one line at a time is held.
  *
  * The multipart `purpose` field may arrive after the file, so the purpose is a promise: until it
  * resolves, problems are recorded rather than raised, and the stream's end waits for it.
@@ -180,6 +181,8 @@ export class JsonlValidator extends Transform {
     if (n === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
       return ['Line 1 starts with a UTF-8 byte order mark; save the file as UTF-8 without one.', 'invalid_json_line']
     }
+    // Checked per line, which is exact: a newline byte never occurs inside a multi-byte UTF-8 character.
+    if (!isUtf8(bytes)) return [`Line ${n} is not valid UTF-8; save the file as UTF-8.`, 'invalid_json_line']
     const text = bytes.toString('utf8')
     if (text.trim() === '') {
       if (this.firstBlankLine === 0) this.firstBlankLine = n

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { pipeline, type Readable, Transform, type TransformCallback, Writable } from 'node:stream'
 import { pipeline as pipelineAsync } from 'node:stream/promises'
 import { validateExpiresAfter } from '../batches/validate.js'
-import { ApiError, invalidValue, isApiError, missingParameter, notFound } from '../errors.js'
+import { ApiError, invalidValue, isApiError, notFound } from '../errors.js'
 import { newFileId } from '../ids.js'
 import { type IdempotencyKeys, keyReused } from '../intents/idempotency.js'
 import { type Intent, type IntentLog, searchSince } from '../intents/intent-log.js'
@@ -10,28 +10,19 @@ import type { ProviderRegistry } from '../providers/registry.js'
 import type { ProviderDownload } from '../providers/types.js'
 import { refusedUpstream } from '../providers/upstream-errors.js'
 import type { ListOrder, RecordStore } from '../store/records.js'
-import {
-  type BatchBilling,
-  type ExpiresAfter,
-  type FilePurpose,
-  type FileRecord,
-  type Page,
-  type Principal,
-  UPLOAD_PURPOSES,
-  type UploadPurpose,
-} from '../types.js'
+import type { BatchBilling, ExpiresAfter, FilePurpose, FileRecord, Page, Principal, UploadPurpose } from '../types.js'
 import { attempt } from '../util/attempt.js'
+import { checkFilename } from './filename.js'
 import { JsonlValidator } from './jsonl-validator.js'
 import { ModelRewrite } from './model-rewrite.js'
+import { type ListPurpose, listPurposeOf, uploadPurposeOf } from './purpose.js'
 import type { UploadLimits } from './upload-limits.js'
-
-const PURPOSES: ReadonlySet<string> = new Set(UPLOAD_PURPOSES)
 
 /** A new file: its bytes as a stream, and the fields that go with it. */
 export interface CreateFileInput {
   /** The bytes; consumed as a stream with backpressure, never held whole. */
   file: Readable
-  /** @default 'file.jsonl' */
+  /** At most 255 bytes of UTF-8. @default 'file.jsonl' */
   filename?: string
   /** May be a promise: a multipart client can send the purpose after the file. */
   purpose: UploadPurpose | Promise<UploadPurpose>
@@ -42,7 +33,8 @@ export interface CreateFileInput {
 
 /** Options of a files list. */
 export interface ListFilesOptions {
-  purpose?: FilePurpose
+  /** Any of OpenAI's file purposes; one batchkit never stores matches nothing. */
+  purpose?: ListPurpose
   /** A file id: the page starts after it. */
   after?: string
   /** 1 to 10,000. @default 10000 */
@@ -85,8 +77,17 @@ export class FileService {
    * no upstream file: the upload is written down as an intent first and the provider's file is
    * tagged with batchkit's id, so even a crash mid-upload leaves nothing the reconciler cannot delete.
    * With an `idempotencyKey`, a retry of the same bytes answers the first result and uploads nothing.
+   * A filename over 255 bytes is refused before anything is read.
    */
   async create(principal: Principal, input: CreateFileInput, options: CreateFileOptions = {}): Promise<FileRecord> {
+    if (input.filename !== undefined) {
+      try {
+        checkFilename(input.filename)
+      } catch (error) {
+        input.file.destroy()
+        throw error
+      }
+    }
     const key = options.idempotencyKey
     if (key === undefined) return this.upload(newFileId(), principal, input)
     return this.idempotency.run(principal.owner, key, {
@@ -122,7 +123,7 @@ export class FileService {
   }
 
   private async upload(id: string, principal: Principal, input: CreateFileInput): Promise<FileRecord> {
-    const purpose = Promise.resolve(input.purpose).then(validatePurpose)
+    const purpose = Promise.resolve(input.purpose).then(uploadPurposeOf)
     const expiresAfter = Promise.resolve(input.expiresAfter ?? null).then((value) =>
       validateExpiresAfter('expires_after', value),
     )
@@ -238,11 +239,13 @@ export class FileService {
     if (order !== 'asc' && order !== 'desc') {
       throw invalidValue('order', `Invalid value for 'order': '${order}'. Supported values are: 'asc' and 'desc'.`)
     }
+    // A purpose batchkit never stores matches no record: the store can look for it all the same.
+    const purpose = listPurposeOf(options.purpose) as FilePurpose | undefined
     const after = options.after === undefined ? undefined : await this.store.fileCursor(options.after)
     if (options.after !== undefined && (!after || after.owner !== principal.owner)) {
       throw invalidValue('after', `Invalid value for 'after': no file '${options.after}' to list after.`)
     }
-    return this.store.listFiles(principal.owner, { purpose: options.purpose, after, limit, order })
+    return this.store.listFiles(principal.owner, { purpose, after, limit, order })
   }
 
   /**
@@ -326,13 +329,4 @@ function asUploadError(error: unknown): unknown {
     param: 'file',
     code: 'upload_incomplete',
   })
-}
-
-function validatePurpose(purpose: unknown): UploadPurpose {
-  if (purpose === undefined || purpose === null || purpose === '') throw missingParameter('purpose')
-  if (typeof purpose === 'string' && PURPOSES.has(purpose)) return purpose as UploadPurpose
-  throw invalidValue(
-    'purpose',
-    `Invalid value for 'purpose': '${String(purpose)}'. Supported values are: ${UPLOAD_PURPOSES.map((p) => `'${p}'`).join(', ')}.`,
-  )
 }

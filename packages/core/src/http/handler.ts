@@ -1,12 +1,14 @@
 import { type Authenticate, credentialOf } from '../auth/api-keys.js'
 import type { BatchService } from '../batches/service.js'
 import { ApiError, invalidValue, isApiError } from '../errors.js'
+import type { ListPurpose } from '../files/purpose.js'
 import type { ErrorReporter, FileService } from '../files/service.js'
-import { newRequestId } from '../ids.js'
 import { inSpan } from '../observability/telemetry.js'
-import type { ExpiresAfter, FilePurpose, Principal } from '../types.js'
-import { isJsonOrAbsent, readJsonBody } from './json-body.js'
+import type { ExpiresAfter, Principal } from '../types.js'
+import { CANCEL_BATCH_ARGUMENTS, CREATE_BATCH_ARGUMENTS, refuseUnknownArguments } from './arguments.js'
+import { isJsonOrAbsent, readJsonObject } from './json-body.js'
 import { parseMultipartUpload } from './multipart.js'
+import { requestIdFor } from './request-id.js'
 import { matchRoute, type Operation, relativePath } from './routes.js'
 import type { HttpRequest, HttpResult } from './types.js'
 import { toBatchObject, toFileObject, toListObject } from './wire.js'
@@ -15,7 +17,10 @@ import { toBatchObject, toFileObject, toListObject } from './wire.js'
 export interface HttpHandler {
   /** Whether the API handles this method and URL under `basePath`; when not, the host's next handler should. */
   matches(method: string, url: string, basePath: string): boolean
-  /** Answers one request. Never throws: every failure becomes an OpenAI error response. */
+  /**
+   * Answers one request. Never throws: every failure becomes an OpenAI error response. Every answer
+   * carries `x-request-id`: the client's own when of a sane shape, else a new one.
+   */
   handle(request: HttpRequest): Promise<HttpResult>
 }
 
@@ -69,7 +74,7 @@ export function createHttpHandler(deps: {
         const purpose = query.get('purpose') ?? undefined
         const order = query.get('order') ?? undefined
         const page = await files.list(principal, {
-          purpose: purpose as FilePurpose | undefined,
+          purpose: purpose as ListPurpose | undefined,
           after: query.get('after') ?? undefined,
           limit: integerParam(query, 'limit'),
           order: order as 'asc' | 'desc' | undefined,
@@ -88,12 +93,9 @@ export function createHttpHandler(deps: {
       }
       case 'batches.create': {
         if (!isJsonOrAbsent(request.headers)) throw unsupportedMediaType('application/json')
-        const body = await readJsonBody(request.body, request.parsedBody, request.parseError)
-        if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-          throw new ApiError(400, 'The request body must be a JSON object.', { code: 'invalid_type' })
-        }
+        const fields = await readJsonObject(request)
+        refuseUnknownArguments(fields, CREATE_BATCH_ARGUMENTS)
         // Types are checked by the service; the casts only name the fields.
-        const fields = body as Record<string, unknown>
         const batch = await batches.create(
           principal,
           {
@@ -117,6 +119,9 @@ export function createHttpHandler(deps: {
       case 'batches.retrieve':
         return json(toBatchObject(await batches.retrieve(principal, operation.id)))
       case 'batches.cancel':
+        // OpenAI's clients send no body; one that is sent must hold no arguments. A non-JSON body is not read.
+        if (isJsonOrAbsent(request.headers))
+          refuseUnknownArguments(await readJsonObject(request), CANCEL_BATCH_ARGUMENTS)
         return json(toBatchObject(await batches.cancel(principal, operation.id)))
     }
   }
@@ -125,7 +130,7 @@ export function createHttpHandler(deps: {
     matches: (method, url, basePath) => routeOf(method, url, basePath) !== undefined,
 
     async handle(request) {
-      const requestId = newRequestId()
+      const requestId = requestIdFor(request.headers)
       const route = routeOf(request.method, request.url, request.basePath)
       let result: HttpResult
       try {

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import { ApiError } from '../errors.js'
+import type { HttpRequest } from './types.js'
 
 const MAX_JSON_BYTES = 1024 * 1024
 
@@ -32,6 +33,15 @@ export async function readJsonBody(body: Readable, parsedBody: unknown, parseErr
   } catch {
     throw invalidJson()
   }
+}
+
+/** A request's JSON body that must be an object; an empty body is `{}`. */
+export async function readJsonObject(request: HttpRequest): Promise<Record<string, unknown>> {
+  const body = await readJsonBody(request.body, request.parsedBody, request.parseError)
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ApiError(400, 'The request body must be a JSON object.', { code: 'invalid_type' })
+  }
+  return body as Record<string, unknown>
 }
 
 function tooLarge(): ApiError {

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { finished, type Readable } from 'node:stream'
 import busboy from 'busboy'
-import { ApiError, invalidValue, missingParameter } from '../errors.js'
+import { ApiError, invalidValue, missingParameter, unrecognizedArgument } from '../errors.js'
 import type { ExpiresAfter, UploadPurpose } from '../types.js'
 
 /** A multipart upload as it starts: the file part's stream, and its fields as they arrive. */
@@ -35,7 +35,12 @@ export function parseMultipartUpload(body: Readable, headers: IncomingHttpHeader
   return new Promise((resolve, reject) => {
     let parser: busboy.Busboy
     try {
-      parser = busboy({ headers, limits: { files: 1, fields: FIELDS.size, fieldSize: 1024, fieldNameSize: 64 } })
+      parser = busboy({
+        headers,
+        // Clients (curl, OpenAI's SDKs, browsers) send a filename's raw UTF-8 bytes; busboy would read them as latin1.
+        defParamCharset: 'utf8',
+        limits: { files: 1, fields: FIELDS.size, fieldSize: 1024, fieldNameSize: 64 },
+      })
     } catch {
       return reject(
         new ApiError(400, 'The multipart/form-data body has no boundary; it cannot be read.', {
@@ -73,13 +78,7 @@ export function parseMultipartUpload(body: Readable, headers: IncomingHttpHeader
     }
 
     parser.on('field', (name, value, info) => {
-      if (!FIELDS.has(name))
-        return fail(
-          new ApiError(400, `Unrecognized request argument supplied: ${name}`, {
-            param: name,
-            code: 'unknown_parameter',
-          }),
-        )
+      if (!FIELDS.has(name)) return fail(unrecognizedArgument(name))
       if (info.valueTruncated) return fail(invalidValue(name, `The value of '${name}' is too long.`))
       if (name === 'custom_llm_provider' && file) {
         return fail(invalidValue(name, `Send '${name}' before the file: it decides where the file goes.`))
