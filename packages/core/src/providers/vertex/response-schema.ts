@@ -7,7 +7,7 @@
  */
 
 /** The keywords `responseJsonSchema` supports. */
-export const RESPONSE_SCHEMA_KEYWORDS: ReadonlySet<string> = new Set([
+const RESPONSE_SCHEMA_KEYWORDS: ReadonlySet<string> = new Set([
   '$id',
   '$defs',
   '$ref',
