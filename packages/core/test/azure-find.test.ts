@@ -80,7 +80,7 @@ describe.each(['dated', 'v1'] as const)('on the %s API', (api) => {
     expect(await p.findFile(tag, uploaded.createdAt + 1)).toBeUndefined()
     const call = listCalls(fake, '/openai/files').at(-1)
     expect(call?.query).toContain('order=desc')
-    if (api === 'dated') expect(call?.apiVersion).toBe('2024-10-21')
+    if (api === 'dated') expect(call?.apiVersion).toBe('2025-04-01-preview')
   })
 
   it('finds the batch created under its tag, with its status', async () => {

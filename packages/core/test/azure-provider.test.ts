@@ -6,14 +6,21 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type FakeAzure, startFakeAzure } from '@batchkit/testkit'
+import { AZURE_EXPIRY_RANGE, type FakeAzure, startFakeAzure } from '@batchkit/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { type ApiError, isApiError } from '../src/errors.js'
-import { AZURE_LIMITS, type AzureProviderOptions, azure } from '../src/providers/azure/index.js'
+import {
+  AZURE_DATED_API_VERSION,
+  AZURE_LIMITS,
+  type AzureProviderOptions,
+  azure,
+} from '../src/providers/azure/index.js'
 import type { Provider, ProviderBatch, ProviderUpload } from '../src/providers/types.js'
 import type { ExpiresAfter, UploadPurpose } from '../src/types.js'
 
-const VERSION = '2024-10-21'
+const VERSION = AZURE_DATED_API_VERSION
+const GA_VERSION = '2024-10-21'
+const DAY = 24 * 60 * 60
 
 const line = (customId: string, model = 'gpt-4o-mini') =>
   `${JSON.stringify({
@@ -162,7 +169,7 @@ describe.each([
       id: expect.stringMatching(/^file-/),
       bytes: Buffer.byteLength(first + second),
       createdAt: expect.any(Number),
-      expiresAt: null,
+      expiresAt: file.createdAt + 30 * DAY,
       filename: 'requests.jsonl',
     })
     expect(fake.fileStatus(file.id)).toBe('processed')
@@ -341,7 +348,11 @@ describe('processing after upload', () => {
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     try {
-      const p = azure({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey: 'k' })
+      const p = azure({
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        apiKey: 'k',
+        api: 'dated',
+      })
       providers.push(p)
       expect(await p.uploadFile(upload('{"a":1}\n'))).toMatchObject({ id: 'file-xyz', bytes: 5 })
     } finally {
@@ -355,50 +366,107 @@ describe('processing after upload', () => {
   })
 })
 
-describe('expiry: Azure keeps batch files 14 to 30 days', () => {
-  const DAY = 24 * 60 * 60
+describe('expiry: nothing batchkit creates on Azure lives forever', () => {
+  const output = (batchId: string) => fake.files.get(fake.batches.get(batchId)?.output_file_id as string)
 
-  it('asks for expires_after in the dot form', async () => {
-    const file = await provider().uploadFile(
-      upload(JSONL, { expiresAfter: { anchor: 'created_at', seconds: 20 * DAY } }),
-    )
-    expect((file.expiresAt as number) - file.createdAt).toBe(20 * DAY)
-  })
+  it.each(['v1', 'dated'] as const)(
+    'on the %s API, gives uploads and batch output 30 days when the client asks for nothing',
+    async (api) => {
+      const p = provider({ api })
+      const file = await p.uploadFile(upload(JSONL))
+      expect((file.expiresAt as number) - file.createdAt).toBe(30 * DAY)
+      expect(fake.files.get(file.id)?.expires_at).toBe(file.expiresAt)
+      const created = await p.createBatch(createRequest(file.id))
+      await runToEnd(p, created.id)
+      const out = output(created.id)
+      expect((out?.expires_at as number) - (out?.created_at as number)).toBe(30 * DAY)
+    },
+  )
 
-  it('clamps a shorter expiry to 14 days by default; the File object tells the truth', async () => {
+  it('passes what the client asked, such as 3 days, unclamped', async () => {
     const p = provider()
-    const file = await p.uploadFile(upload(JSONL, { expiresAfter: { anchor: 'created_at', seconds: 3600 } }))
-    expect((file.expiresAt as number) - file.createdAt).toBe(14 * DAY)
-    const batch = await p.createBatch({
-      ...createRequest(file.id),
-      outputExpiresAfter: { anchor: 'created_at', seconds: 3600 },
-    })
-    expect(batch.status).toBe('validating')
+    const threeDays = { anchor: 'created_at', seconds: 3 * DAY } as const
+    const file = await p.uploadFile(upload(JSONL, { expiresAfter: threeDays }))
+    expect((file.expiresAt as number) - file.createdAt).toBe(3 * DAY)
+    const created = await p.createBatch({ ...createRequest(file.id), outputExpiresAfter: threeDays })
+    await runToEnd(p, created.id)
+    const out = output(created.id)
+    expect((out?.expires_at as number) - (out?.created_at as number)).toBe(3 * DAY)
   })
 
-  it('leaves the expiry of files of other purposes alone', async () => {
-    const file = await provider().uploadFile(
-      upload('hello', { purpose: 'user_data', expiresAfter: { anchor: 'created_at', seconds: 3600 } }),
-    )
-    expect((file.expiresAt as number) - file.createdAt).toBe(3600)
+  it('takes its default from defaultExpirySeconds, for every purpose', async () => {
+    const file = await provider({ defaultExpirySeconds: 7 * DAY }).uploadFile(upload('hello', { purpose: 'user_data' }))
+    expect((file.expiresAt as number) - file.createdAt).toBe(7 * DAY)
   })
 
-  it("with expiryBelowMinimum: 'reject', answers 400 invalid_value and leaves nothing upstream", async () => {
-    const p = provider({ expiryBelowMinimum: 'reject' })
+  it('answers an expiry Azure refuses with 400 invalid_value naming the parameter, and keeps nothing', async () => {
+    await fake.close()
+    fake = await startFakeAzure({ dataDir, expiryRange: AZURE_EXPIRY_RANGE })
+    const p = provider()
     const error = await rejection(
-      p.uploadFile(upload(JSONL, { expiresAfter: { anchor: 'created_at', seconds: 3600 } })),
+      p.uploadFile(upload(JSONL, { expiresAfter: { anchor: 'created_at', seconds: 3 * DAY } })),
     )
     expect(error).toMatchObject({ status: 400, code: 'invalid_value', param: 'expires_after.seconds' })
-    expect(error.message).toContain('1209600 to 2592000 seconds')
+    expect(error.headers['x-should-retry']).toBe('false')
     expect(fake.files.size).toBe(0)
 
     const id = await uploaded(p)
-    const before = fake.requests.length
     const batchError = await rejection(
-      p.createBatch({ ...createRequest(id), outputExpiresAfter: { anchor: 'created_at', seconds: 3600 } }),
+      p.createBatch({ ...createRequest(id), outputExpiresAfter: { anchor: 'created_at', seconds: 3 * DAY } }),
     )
     expect(batchError).toMatchObject({ status: 400, code: 'invalid_value', param: 'output_expires_after.seconds' })
-    expect(fake.requests.length).toBe(before)
+    expect(fake.batches.size).toBe(0)
+  })
+
+  it('on the GA api-version, Azure drops the expiry: files never expire (why it is not the default)', async () => {
+    const p = provider({ apiVersion: GA_VERSION })
+    const file = await p.uploadFile(upload(JSONL, { expiresAfter: { anchor: 'created_at', seconds: 20 * DAY } }))
+    expect(file.expiresAt).toBeNull()
+    const created = await p.createBatch(createRequest(file.id))
+    await runToEnd(p, created.id)
+    expect(output(created.id)?.expires_at).toBeNull()
+  })
+
+  it('answers Azure’s file quota with 429 upstream_quota_exceeded, not a bare 502', async () => {
+    await fake.close()
+    fake = await startFakeAzure({ dataDir, maxFilesWithoutExpiry: 1 })
+    const p = provider({ apiVersion: GA_VERSION })
+    await uploaded(p)
+    const error = await rejection(p.uploadFile(upload(JSONL)))
+    expect(error).toMatchObject({ status: 429, code: 'upstream_quota_exceeded', type: 'insufficient_quota' })
+    expect(error.headers['x-should-retry']).toBe('false')
+    expect(error.message).not.toMatch(/Quota exceeded\./)
+    expect(fake.files.size).toBe(1)
+    // The default surface sets an expiry, so the same resource keeps taking uploads.
+    await uploaded(provider())
+    await uploaded(provider())
+    expect(fake.files.size).toBe(3)
+  })
+})
+
+describe('models: newer ones need the v1 API (or a newer preview)', () => {
+  const o3 = line('a', 'o3-mini-batch')
+
+  beforeEach(async () => {
+    await fake.close()
+    fake = await startFakeAzure({ dataDir, deployments: [{ name: 'o3-mini-batch', model: 'o3-mini' }] })
+  })
+
+  it('runs an o3-mini deployment on the default API', async () => {
+    const p = provider()
+    const created = await p.createBatch(createRequest(await uploaded(p, o3)))
+    expect((await runToEnd(p, created.id)).batch).toMatchObject({
+      status: 'completed',
+      requestCounts: { completed: 1 },
+    })
+  })
+
+  it('would see it fail on the GA api-version', async () => {
+    const p = provider({ apiVersion: GA_VERSION })
+    const created = await p.createBatch(createRequest(await uploaded(p, o3)))
+    const { batch } = await runToEnd(p, created.id)
+    expect(batch.status).toBe('failed')
+    expect(batch.errors?.[0]).toMatchObject({ code: 'invalid_request', message: expect.stringContaining('o3-mini') })
   })
 })
 
@@ -421,6 +489,17 @@ describe('legacy Azure objects are normalised', () => {
     }
     expect(batch.errorFileId).toBeNull()
   })
+
+  it('reads errors.data as one object with line a string, as the GA spec types it', async () => {
+    fake.objectStyle = 'legacy'
+    const p = provider()
+    const created = await p.createBatch(createRequest(await uploaded(p, line('a') + line('b', 'gpt-4o'))))
+    const { batch } = await runToEnd(p, created.id)
+    expect(batch.status).toBe('failed')
+    expect(batch.errors).toEqual([
+      { code: 'model_mismatch', message: expect.any(String), param: 'body.model', line: 2 },
+    ])
+  })
 })
 
 describe('errors: every Azure error the fake produces maps to a documented status', () => {
@@ -429,7 +508,7 @@ describe('errors: every Azure error the fake produces maps to a documented statu
     [string, { status: number | 'hang' | 'reset'; code?: string; message?: string }, number, string, string?]
   > = [
     ['400 invalidPayload', { status: 400 }, 502, 'upstream_error'],
-    ['400 quotaExceeded', { status: 400, code: 'quotaExceeded' }, 502, 'upstream_error'],
+    ['400 quotaExceeded', { status: 400, code: 'quotaExceeded' }, 429, 'upstream_quota_exceeded'],
     ['400 unexpectedEntityState', { status: 400, code: 'unexpectedEntityState' }, 409, 'unexpected_entity_state'],
     [
       '400 file not processed',
@@ -461,14 +540,16 @@ describe('errors: every Azure error the fake produces maps to a documented statu
     '%s',
     async (_label, fault, status, code, retryAfter) => {
       const p = provider({ timeoutMs: 300 })
-      fake.failNext({ ...fault, pathPrefix: '/openai/batches' })
+      fake.failNext({ ...fault, pathPrefix: '/openai/v1/batches' })
       const error = await rejection(p.retrieveBatch('batch_x'))
       expect(error.status).toBe(status)
       expect(error.code).toBe(code)
       expect(error.headers['retry-after']).toBe(retryAfter)
       expect(error.message).toMatch(/^The azure provider /)
       // Azure's text and the credential never reach the client.
-      expect(error.message).not.toMatch(/Access denied|Resource not found|injected|pending|Please retry|principal/)
+      expect(error.message).not.toMatch(
+        /Access denied|Resource not found|injected|pending|Please retry|principal|quota\./,
+      )
       expect(JSON.stringify(error.toJSON())).not.toContain(fake.apiKey)
     },
   )
@@ -565,7 +646,8 @@ describe('options', () => {
     [{ endpoint: 'https://r.openai.azure.com', apiKey: 'k', apiVersion: 'latest' }, /not an Azure api-version/],
     [{ endpoint: 'https://r.openai.azure.com', apiKey: 'k', api: 'v1', apiVersion: VERSION }, /dated API only/],
     [{ endpoint: 'https://r.openai.azure.com', apiKey: 'k', api: 'v2' }, /'dated' or 'v1'/],
-    [{ endpoint: 'https://r.openai.azure.com', apiKey: 'k', expiryBelowMinimum: 'drop' }, /'clamp' or 'reject'/],
+    [{ endpoint: 'https://r.openai.azure.com', apiKey: 'k', defaultExpirySeconds: 60 }, /from 3600/],
+    [{ endpoint: 'https://r.openai.azure.com', apiKey: 'k', defaultExpirySeconds: 31 * DAY }, /to 2592000/],
   ])('refuses %j', (options, message) => {
     expect(() => azure(options as AzureProviderOptions)).toThrow(message)
   })

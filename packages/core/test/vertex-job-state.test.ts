@@ -174,6 +174,18 @@ describe('jobErrorsOf', () => {
     expect(jobErrorsOf({ error: {}, partialFailures: [] })).toBeNull()
   })
 
+  it('leaves a cancelled job’s error out, as OpenAI leaves errors null on cancel; partial failures stay', () => {
+    const error = { code: 1, message: 'CANCELED' }
+    expect(jobErrorsOf({ state: 'JOB_STATE_CANCELLED', error })).toBeNull()
+    expect(jobErrorsOf({ state: 'JOB_STATE_CANCELLING', error })).toBeNull()
+    expect(
+      jobErrorsOf({ state: 'JOB_STATE_CANCELLED', error, partialFailures: [{ code: 5, message: 'gone' }] }),
+    ).toEqual([{ code: 'not_found', message: 'gone', param: null, line: null }])
+    expect(jobErrorsOf({ state: 'JOB_STATE_FAILED', error })).toEqual([
+      { code: 'cancelled', message: 'CANCELED', param: null, line: null },
+    ])
+  })
+
   it('gives an error without a message a readable one', () => {
     expect(jobErrorsOf({ error: { code: 1 } })).toEqual([
       { code: 'cancelled', message: 'The Vertex AI batch prediction job reported an error.', param: null, line: null },

@@ -200,6 +200,29 @@ describe('convertVertexRow: successful rows', () => {
     ])
   })
 
+  it('carries a function call’s thought signature in the tool call id', () => {
+    const { line } = convert(
+      row('signed', {
+        candidates: [
+          {
+            content: {
+              parts: [
+                { functionCall: { name: 'f', args: {} }, thoughtSignature: 'c2lnbmF0dXJl+/=' },
+                { functionCall: { id: 'fc-2', name: 'g', args: {} } },
+              ],
+            },
+            finishReason: 'STOP',
+          },
+        ],
+      }),
+    )
+    const calls = (line.response.body as { choices: Array<{ message: { tool_calls: Array<{ id: string }> } }> })
+      .choices[0]!.message.tool_calls
+    expect(calls[0]!.id).toMatch(/^call_[0-9a-f]{24}__thought__c2lnbmF0dXJl\+\/=$/)
+    // Gemini signs the first call of a parallel set only.
+    expect(calls[1]!.id).toBe('fc-2')
+  })
+
   it('reports a filtered candidate as a success with content_filter', () => {
     const { route, line } = convert(row('filtered', { candidates: [{ finishReason: 'SAFETY' }] }))
     expect(route).toBe('output')
@@ -223,6 +246,7 @@ describe('finishReasonOf', () => {
     ['BLOCKLIST', 'content_filter'],
     ['PROHIBITED_CONTENT', 'content_filter'],
     ['SPII', 'content_filter'],
+    ['MODEL_ARMOR', 'content_filter'],
     ['IMAGE_SAFETY', 'content_filter'],
     ['IMAGE_PROHIBITED_CONTENT', 'content_filter'],
     ['IMAGE_RECITATION', 'content_filter'],
@@ -399,6 +423,7 @@ describe('streaming the predictions', () => {
       succeeded: 2,
       failed: 1,
       unattributed: 2,
+      duplicates: 0,
       usage: { inputTokens: 3 + 9, cachedTokens: 1, outputTokens: 6 + 10, reasoningTokens: 2, totalTokens: 9 + 19 },
     })
     const outLines = output
@@ -464,6 +489,16 @@ describe('streaming the predictions', () => {
     }
     expect(seen).toEqual(['output:c', 'error:fail-b'])
     expect(counts).toMatchObject({ succeeded: 1, failed: 1, unattributed: 0 })
+  })
+
+  it('writes each custom_id once, the first row of it winning, and counts the repeats', async () => {
+    const counts = emptyCounts()
+    const repeated = Readable.from([Buffer.from(fileOne + fileOne)])
+    const seen: string[] = []
+    for await (const converted of convertVertexOutput(repeated, {}, counts)) seen.push(converted.line.custom_id)
+    expect(seen).toEqual(['c', 'fail-b'])
+    expect(counts).toMatchObject({ succeeded: 1, failed: 1, duplicates: 2 })
+    expect(counts.usage.inputTokens).toBe(9)
   })
 
   it('refuses a row longer than the limit', async () => {

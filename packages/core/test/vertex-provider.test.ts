@@ -339,7 +339,8 @@ describe('batches', () => {
       gcsSource: { uris: [`gs://${BUCKET}/batchkit/files/${fileId}/vertex.jsonl`] },
     })
     expect(job.outputConfig.gcsDestination.outputUriPrefix).toMatch(/^gs:\/\/bkt\/batchkit\/batches\/[0-9a-f]{32}\/$/)
-    expect(job.instanceConfig).toEqual({ excludedFields: ['custom_id'] })
+    // No instanceConfig: Vertex documents excludedFields for custom models, so custom_ids ride in the labels.
+    expect(job.instanceConfig).toBeUndefined()
 
     const [running, done] = await untilEnded(p, batch.id)
     expectFullBatch(running!)
@@ -354,7 +355,15 @@ describe('batches', () => {
     expect(done!.outputFileId).toMatch(/^output-[0-9a-f]{32}$/)
     expect(done!.errors).toBeNull()
 
-    // The output file: OpenAI lines, every custom_id once, Gemini usage mapped.
+    // Vertex's rows carry no top-level custom_id, only the request with its labels...
+    const directory = fake.jobs
+      .get(batch.id.split('/').at(-1)!)!
+      .outputInfo!.gcsOutputDirectory.replace('gs://bkt/', '')
+    const rows = jsonLines<Record<string, unknown>>(await fake.readObject(BUCKET, `${directory}/predictions.jsonl`))
+    expect(rows.map((row) => Object.keys(row).sort())).toEqual(
+      rows.map(() => ['processed_time', 'request', 'response', 'status']),
+    )
+    // ...and the output file has OpenAI lines, every custom_id once, Gemini usage mapped.
     const output = jsonLines(await download(p, done!.outputFileId!))
     expect(output.map((row) => row.custom_id).sort()).toEqual(LINES.map((item) => item.custom_id).sort())
     let promptTokens = 0
@@ -530,6 +539,30 @@ describe('batches', () => {
       expect.objectContaining({ code: 'unattributed_rows', message: expect.stringContaining('2 prediction rows') }),
     ])
     expect(done.errorFileId).toBeNull()
+  })
+
+  it('never counts a custom_id twice, even when prediction files overlap', async () => {
+    const p = provider()
+    fake.nextJob({ output: 'incremental' })
+    const { batch } = await uploadAndCreate(p)
+    // Run the job behind the provider's back, then have a chunk exported a second time.
+    const headers = { authorization: `Bearer ${fake.token}` }
+    for (let i = 0; i < 2; i++) await fetch(`${fake.vertexBaseURL}/v1/${batch.id}`, { headers })
+    const directory = fake.jobs.get(batch.id.split('/').at(-1)!)!.outputInfo!.gcsOutputDirectory
+    const chunks = `${directory.replace(`gs://${BUCKET}/`, '')}/incremental_predictions`
+    const again = await fake.readObject(BUCKET, `${chunks}/predictions_1.jsonl`)
+    const put = await fetch(
+      `${fake.gcsBaseURL}/upload/storage/v1/b/${BUCKET}/o?uploadType=media&name=${encodeURIComponent(`${chunks}/predictions_3.jsonl`)}`,
+      { method: 'POST', headers, body: again },
+    )
+    expect(put.status).toBe(200)
+
+    const done = await p.retrieveBatch(batch.id)
+    expect(done.requestCounts).toEqual({ total: 12, completed: 12, failed: 0 })
+    const output = jsonLines(await download(p, done.outputFileId!))
+    expect(output.map((row) => row.custom_id).sort()).toEqual(LINES.map((item) => item.custom_id).sort())
+    const inputTokens = output.reduce((sum, row) => sum + row.response.body.usage.prompt_tokens, 0)
+    expect(done.usage?.inputTokens).toBe(inputTokens)
   })
 
   it('fails a refresh when storage fails while converting, cleans up, and converts on the next one', async () => {

@@ -11,6 +11,7 @@ import {
   customIdOfRow,
 } from '../src/providers/vertex/custom-id.js'
 import { concatJsonlSources } from '../src/providers/vertex/lines.js'
+import { geminiVersion, modelResource } from '../src/providers/vertex/models.js'
 import {
   convertBatchLine,
   toGeminiRequest,
@@ -242,10 +243,11 @@ describe('toGeminiRequest: messages', () => {
 })
 
 describe('toGeminiRequest: generation config', () => {
-  it('maps every sampling parameter', () => {
+  it('maps every sampling parameter (penalties on a model that takes them)', () => {
     expect(
       toGeminiRequest(
         body({
+          model: 'gemini-2.0-flash-001',
           max_tokens: 100,
           temperature: 0.2,
           top_p: 0.9,
@@ -492,6 +494,141 @@ describe('toGeminiRequest: what cannot be mapped', () => {
         toGeminiRequest(body({ messages: [user([{ type: 'image_url', image_url: { url: 'data:image/png,abc' } }])] })),
       { param: 'messages[0].content[0].image_url.url', code: 'invalid_value' },
     )
+  })
+})
+
+describe('toGeminiRequest: Gemini 3 thought signatures', () => {
+  it('puts the signature a tool call id carries back on its functionCall part; the tool result still finds the call', () => {
+    const id = 'call_0123abcd__thought__c2lnbmF0dXJl+/='
+    const request = toGeminiRequest(
+      body({
+        model: 'gemini-3-pro-preview',
+        messages: [
+          user('Weather?'),
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [{ id, type: 'function', function: { name: 'w', arguments: '{}' } }],
+          },
+          { role: 'tool', tool_call_id: id, content: 'sunny' },
+        ],
+      }),
+    )
+    expect(request.contents.slice(1)).toEqual([
+      { role: 'model', parts: [{ functionCall: { name: 'w', args: {} }, thoughtSignature: 'c2lnbmF0dXJl+/=' }] },
+      { role: 'user', parts: [{ functionResponse: { name: 'w', response: { output: 'sunny' } } }] },
+    ])
+  })
+})
+
+describe('toGeminiRequest: what Vertex would refuse hours later, refused now', () => {
+  it.each([
+    ['gemini-2.5-flash', 'presence_penalty'],
+    ['gemini-2.5-pro', 'frequency_penalty'],
+    ['google/gemini-3-pro-preview', 'presence_penalty'],
+    ['publishers/google/models/gemini-3.1-flash', 'frequency_penalty'],
+  ])('refuses a non-zero %s penalty (%s): Gemini 2.5+ answers "Penalty is not enabled"', (model, param) => {
+    expectApiError(() => toGeminiRequest(body({ model, [param]: 0.3 })), {
+      param,
+      code: 'unsupported_for_provider',
+      message: /is not supported by gemini-[\d.]+-[a-z]+(-preview)? on Vertex AI/,
+    })
+  })
+
+  it('does not send zero penalties, and sends others to models that take them', () => {
+    const zero = { presence_penalty: 0, frequency_penalty: 0 }
+    expect(toGeminiRequest(body(zero))).toEqual({ contents: HI })
+    expect(toGeminiRequest(body({ ...zero, model: 'gemini-2.0-flash' }))).toEqual({ contents: HI })
+    // A tuned model's name says nothing of its version: its penalties go through.
+    const tuned = toGeminiRequest(body({ model: 'projects/p/locations/l/models/42', presence_penalty: 0.5 }))
+    expect(tuned.generationConfig).toEqual({ presencePenalty: 0.5 })
+  })
+
+  it('refuses a seed outside int32', () => {
+    expect(toGeminiRequest(body({ seed: -(2 ** 31) })).generationConfig).toEqual({ seed: -(2 ** 31) })
+    expectApiError(() => toGeminiRequest(body({ seed: 2 ** 31 })), { param: 'seed', code: 'invalid_value' })
+  })
+
+  it.each([
+    ['digit first', '1st'],
+    ['a space', 'get weather'],
+    ['65 characters', `a${'b'.repeat(64)}`],
+    ['a colon', 'ns:get'],
+  ])('refuses a function name with %s', (_label, name) => {
+    expectApiError(() => toGeminiRequest(body({ tools: [{ type: 'function', function: { name } }] })), {
+      param: 'tools[0].function.name',
+      code: 'invalid_value',
+    })
+    expectApiError(() => toGeminiRequest(body({ functions: [{ name }] })), { param: 'functions[0].name' })
+  })
+
+  it('takes function names of letters, digits, _, . and -, starting with a letter or _, up to 64', () => {
+    for (const name of ['_private', 'get.weather-v2', `a${'b'.repeat(63)}`]) {
+      expect(toGeminiRequest(body({ tools: [{ type: 'function', function: { name } }] })).tools).toEqual([
+        { functionDeclarations: [{ name }] },
+      ])
+    }
+  })
+
+  const withSchema = (schema: Record<string, unknown>) =>
+    body({ response_format: { type: 'json_schema', json_schema: { name: 's', schema } } })
+
+  it.each([
+    ['pattern', { type: 'string', pattern: '^a' }, ''],
+    ['a nested minLength', { type: 'object', properties: { a: { type: 'string', minLength: 1 } } }, '.properties.a'],
+    ['const inside anyOf', { anyOf: [{ const: 'x' }, { type: 'null' }] }, '.anyOf[0]'],
+    ['allOf', { allOf: [{ type: 'string' }] }, ''],
+    ['$ref beside description', { $defs: { a: { type: 'string' } }, $ref: '#/$defs/a', description: 'd' }, ''],
+    ['a null in enum', { type: 'string', enum: ['a', null] }, ''],
+    ['a bad item in $defs', { $defs: { a: { type: 'string', format: 'date', default: 'x' } } }, '.$defs.a'],
+  ])('refuses a response schema with %s, naming where', (_label, schema, path) => {
+    expectApiError(() => toGeminiRequest(withSchema(schema)), {
+      param: `response_format.json_schema.schema${path}`,
+      code: 'unsupported_for_provider',
+    })
+  })
+
+  it('takes every keyword content.proto lists', () => {
+    const schema = {
+      $id: 'https://example.com/s',
+      $defs: { city: { $anchor: 'city', type: 'string', enum: ['Paris', 'Oslo'], title: 'City' } },
+      type: 'object',
+      description: 'A trip',
+      properties: {
+        city: { $ref: '#/$defs/city' },
+        when: { type: 'string', format: 'date-time' },
+        stops: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 9 }, minItems: 1, maxItems: 3 },
+        pair: { type: 'array', prefixItems: [{ type: 'number' }, { type: 'string' }] },
+        note: { oneOf: [{ type: 'string' }, { type: 'null' }] },
+        extra: { type: 'object', additionalProperties: { type: 'boolean' } },
+      },
+      required: ['city'],
+      propertyOrdering: ['city', 'when'],
+    }
+    expect(toGeminiRequest(withSchema(schema)).generationConfig?.responseJsonSchema).toEqual(schema)
+  })
+})
+
+describe('model names', () => {
+  it.each([
+    ['gemini-2.5-flash', 'publishers/google/models/gemini-2.5-flash'],
+    ['google/gemini-2.5-flash', 'publishers/google/models/gemini-2.5-flash'],
+    ['meta/llama-4-maverick-17b-128e-instruct-maas', 'publishers/meta/models/llama-4-maverick-17b-128e-instruct-maas'],
+    ['publishers/google/models/gemini-3-pro-preview', 'publishers/google/models/gemini-3-pro-preview'],
+    ['projects/p/locations/l/models/42', 'projects/p/locations/l/models/42'],
+  ])('names %s as %s in a job', (model, resource) => {
+    expect(modelResource(model)).toBe(resource)
+  })
+
+  it.each([
+    ['gemini-2.0-flash-001', 2],
+    ['gemini-2.5-flash-lite', 2.5],
+    ['google/gemini-3-pro-preview', 3],
+    ['publishers/google/models/gemini-3.1-flash@001', 3.1],
+    ['projects/p/locations/l/models/42', undefined],
+    ['gemini-embedding', undefined],
+  ])('reads %s as Gemini %s', (model, version) => {
+    expect(geminiVersion(model)).toBe(version)
   })
 })
 

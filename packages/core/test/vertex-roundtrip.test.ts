@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { batchStatusOf, jobTimestamps, requestCountsOf } from '../src/providers/vertex/job-state.js'
 import { concatJsonlSources } from '../src/providers/vertex/lines.js'
 import { routeVertexOutput, usageOf } from '../src/providers/vertex/output-transform.js'
+import { predictionFiles } from '../src/providers/vertex/outputs.js'
 import { toGeminiRequest, VertexRequestTransform } from '../src/providers/vertex/request-transform.js'
 import type { VertexBatchJob } from '../src/providers/vertex/types.js'
 
@@ -107,8 +108,9 @@ async function convertOutput(job: VertexBatchJob) {
   const list = (await (
     await fetch(`${fake.gcsBaseURL}/storage/v1/b/bkt/o?prefix=${encodeURIComponent(prefix)}`, { headers: auth() })
   ).json()) as { items: Array<{ name: string }> }
-  const names = list.items.map((item) => item.name).filter((name) => name.endsWith('.jsonl'))
-  expect(names.length).toBe(2)
+  // The final predictions.jsonl, not the incremental chunks that hold the same rows.
+  const names = predictionFiles(list.items, prefix).map((item) => item.name)
+  expect(names).toEqual([`${prefix}predictions.jsonl`])
   const sources = names.map((name) => async () => {
     const res = await fetch(`${fake.gcsBaseURL}/storage/v1/b/bkt/o/${encodeURIComponent(name)}?alt=media`, {
       headers: auth(),
@@ -191,9 +193,12 @@ describe('Vertex round trip through the fakes', () => {
     }
   })
 
-  it('takes the top-level custom_id when the job attaches it, and routes failed rows to the error file', async () => {
+  it('takes the top-level custom_id when a custom model’s job attaches it, and routes failed rows to the error file', async () => {
     fake.nextJob({ state: 'JOB_STATE_PARTIALLY_SUCCEEDED', failLines: [1, 17] })
-    const job = await runJob(await upload('in/batch_2.jsonl'), { instanceConfig: { excludedFields: ['custom_id'] } })
+    const job = await runJob(await upload('in/batch_2.jsonl'), {
+      model: 'projects/p/locations/global/models/1234',
+      instanceConfig: { excludedFields: ['custom_id'] },
+    })
     expect(batchStatusOf(job.state)).toBe('completed')
     expect(requestCountsOf(job.completionStats)).toEqual({ total: 40, completed: 38, failed: 2 })
     const { counts, output, errors } = await convertOutput(job)

@@ -1,9 +1,15 @@
 export { type DelayProxy, type DelayProxyOptions, startDelayProxy } from './delay-proxy.js'
+export {
+  AZURE_EXPIRY_API_VERSION,
+  AZURE_GA_API_VERSION,
+  AZURE_POST_GA_MODELS,
+} from './fake-azure/api-versions.js'
 export { AZURE_BATCH_ENDPOINTS, AZURE_EXPIRY_RANGE } from './fake-azure/batches.js'
 export { startFakeAzure } from './fake-azure/server.js'
 export {
   AZURE_API_VERSIONS,
   type AzureApi,
+  type AzureDeployment,
   type AzureErrorBody,
   type AzureFileStatus,
   type AzureObjectStyle,

@@ -1,6 +1,6 @@
 import OpenAI, { AzureOpenAI, toFile } from 'openai'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { type FakeAzure, startFakeAzure } from '../src/index.js'
+import { AZURE_EXPIRY_RANGE, type FakeAzure, startFakeAzure } from '../src/index.js'
 import { chatLine, schemas, toJsonl } from './helpers.js'
 
 let fake: FakeAzure
@@ -10,6 +10,7 @@ beforeEach(async () => {
 afterEach(() => fake?.close())
 
 const VERSION = '2024-10-21'
+const DAY = 24 * 60 * 60
 
 /** The SDK's own Azure client on the dated API. */
 function azureClient(options: Partial<ConstructorParameters<typeof AzureOpenAI>[0]> = {}): AzureOpenAI {
@@ -243,22 +244,72 @@ describe('files', () => {
     expect((await client.files.retrieve(ok.id)).status).toBe('processed')
   })
 
-  it('takes expires_after in the dot form, within 14 to 30 days for batch files', async () => {
-    const upload = (seconds: number, purpose = 'batch') => {
+  it('takes expires_after in the dot form on the v1 API and from 2025-03-01-preview, and drops it on the GA version', async () => {
+    const upload = (path: string, seconds: number, purpose = 'batch') => {
       const data = new FormData()
       data.set('file', new Blob([toJsonl(LINES)]), 'in.jsonl')
       data.set('purpose', purpose)
       data.set('expires_after.anchor', 'created_at')
       data.set('expires_after.seconds', String(seconds))
-      return raw(`/openai/files?api-version=${VERSION}`, { method: 'POST', body: data })
+      return raw(path, { method: 'POST', body: data })
     }
-    const ok = await upload(1_209_600)
-    expect(ok.status).toBe(201)
-    expect((ok.body.expires_at as number) - (ok.body.created_at as number)).toBe(1_209_600)
-    const short = await upload(3600)
+    const lifetime = (body: Record<string, unknown>) =>
+      body.expires_at === null ? null : (body.expires_at as number) - (body.created_at as number)
+    expect(lifetime((await upload('/openai/v1/files', 3 * DAY)).body)).toBe(3 * DAY)
+    expect(lifetime((await upload('/openai/files?api-version=2025-03-01-preview', 14 * DAY)).body)).toBe(14 * DAY)
+    const ga = await upload(`/openai/files?api-version=${VERSION}`, 14 * DAY)
+    expect(ga.status).toBe(201)
+    expect(ga.body.expires_at).toBeNull()
+    const tooLong = await upload('/openai/v1/files', 31 * DAY)
+    expect(tooLong.status).toBe(400)
+    expect(tooLong.body.error).toMatchObject({ code: 'invalidPayload', param: 'expires_after.seconds' })
+  })
+
+  it('applies the documented 14 to 30 days when told to', async () => {
+    await fake.close()
+    fake = await startFakeAzure({ expiryRange: AZURE_EXPIRY_RANGE })
+    const data = new FormData()
+    data.set('file', new Blob([toJsonl(LINES)]), 'in.jsonl')
+    data.set('purpose', 'batch')
+    data.set('expires_after.anchor', 'created_at')
+    data.set('expires_after.seconds', String(3 * DAY))
+    const short = await raw('/openai/v1/files', { method: 'POST', body: data })
     expect(short.status).toBe(400)
     expect(short.body.error).toMatchObject({ code: 'invalidPayload', param: 'expires_after.seconds' })
-    expect((await upload(3600, 'user_data')).status).toBe(201)
+  })
+
+  it('keeps at most maxFilesWithoutExpiry files that never expire, batch output included, then answers quotaExceeded', async () => {
+    await fake.close()
+    fake = await startFakeAzure({ maxFilesWithoutExpiry: 3, pendingPolls: 0 })
+    const client = azureClient()
+    const file = await uploadAndProcess(client)
+    const batch = await client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    })
+    await pollToEnd(client, batch.id)
+    // The input, the output and the (empty) error file: three files without an expiry.
+    expect([...fake.files.values()].map((f) => f.expires_at)).toEqual([null, null, null])
+    const refused = await raw(`/openai/files?api-version=${VERSION}`, {
+      method: 'POST',
+      body: (() => {
+        const data = new FormData()
+        data.set('file', new Blob([toJsonl(LINES)]), 'in.jsonl')
+        data.set('purpose', 'batch')
+        return data
+      })(),
+    })
+    expect(refused.status).toBe(400)
+    expect(refused.body.error).toMatchObject({ code: 'quotaExceeded' })
+    expect(fake.files.size).toBe(3)
+    // Files that expire still go in.
+    const expiring = await v1Client().files.create({
+      file: await toFile(Buffer.from(toJsonl(LINES)), 'in.jsonl'),
+      purpose: 'batch',
+      expires_after: { anchor: 'created_at', seconds: DAY },
+    })
+    expect(expiring.expires_at).toEqual(expect.any(Number))
   })
 
   it('lists, downloads and deletes files with Azure’s File objects', async () => {
@@ -276,8 +327,7 @@ describe('files', () => {
 })
 
 describe('batches', () => {
-  async function run(lines: unknown[], endpoint = '/v1/chat/completions') {
-    const client = azureClient()
+  async function run(lines: unknown[], endpoint = '/v1/chat/completions', client: OpenAI = azureClient()) {
     const file = await uploadAndProcess(client, toJsonl(lines))
     const batch = await client.batches.create({
       input_file_id: file.id,
@@ -347,11 +397,11 @@ describe('batches', () => {
     expect(batch.errors?.data?.map((e) => e.code)).toEqual(['too_many_tasks'])
   })
 
-  it('refuses endpoints Azure does not batch and output expiries under 14 days', async () => {
+  it('refuses endpoints Azure does not batch; takes output_expires_after where the version knows it', async () => {
     const client = azureClient()
     const file = await uploadAndProcess(client)
-    const create = (body: Record<string, unknown>) =>
-      raw(`/openai/batches?api-version=${VERSION}`, {
+    const create = (body: Record<string, unknown>, version = VERSION) =>
+      raw(`/openai/batches?api-version=${version}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
@@ -364,9 +414,28 @@ describe('batches', () => {
     const endpoint = await create({ endpoint: '/v1/moderations' })
     expect(endpoint.status).toBe(400)
     expect(endpoint.body.error).toMatchObject({ code: 'invalidPayload', param: 'endpoint' })
-    const expiry = await create({ output_expires_after: { anchor: 'created_at', seconds: 3600 } })
-    expect(expiry.body.error).toMatchObject({ code: 'invalidPayload', param: 'output_expires_after.seconds' })
-    expect((await create({ output_expires_after: { anchor: 'created_at', seconds: 1_209_600 } })).status).toBe(200)
+    const month = { anchor: 'created_at', seconds: 31 * DAY }
+    // The GA version drops the field unread; 2025-03-01-preview checks it.
+    expect((await create({ output_expires_after: month })).status).toBe(200)
+    const checked = await create({ output_expires_after: month }, '2025-03-01-preview')
+    expect(checked.body.error).toMatchObject({ code: 'invalidPayload', param: 'output_expires_after.seconds' })
+    const ok = await create({ output_expires_after: { anchor: 'created_at', seconds: 3 * DAY } }, '2025-03-01-preview')
+    expect(ok.status).toBe(200)
+    const { batch } = await pollToEnd(client, ok.body.id as string)
+    const output = fake.files.get(batch.output_file_id as string)
+    expect((output?.expires_at as number) - (output?.created_at as number)).toBe(3 * DAY)
+  })
+
+  it('runs models newer than the GA version only on the v1 API or a newer preview', async () => {
+    await fake.close()
+    fake = await startFakeAzure({ deployments: [{ name: 'o3', model: 'o3-mini' }] })
+    const lines = [chatLine('a', 'x', { model: 'o3' })]
+    const ga = await run(lines)
+    expect(ga.batch.status).toBe('failed')
+    expect(ga.batch.errors?.data?.[0]).toMatchObject({ code: 'invalid_request', param: 'body.model' })
+    const preview = await run(lines, '/v1/chat/completions', azureClient({ apiVersion: '2025-04-01-preview' }))
+    expect(preview.batch.status).toBe('completed')
+    expect((await run(lines, '/v1/chat/completions', v1Client())).batch.status).toBe('completed')
   })
 
   it('cancels, and refuses to cancel a finished batch with a 409 conflict', async () => {
@@ -408,6 +477,17 @@ describe('batches', () => {
     expect(next.body.status).toBe('InProgress')
     fake.objectStyle = 'current'
     expect((await raw(`/openai/batches/${created.body.id}?api-version=${VERSION}`)).body.status).toBe('finalizing')
+  })
+
+  it('writes legacy errors as the GA spec types them: data one object, line a string', async () => {
+    const { client, batch: failed } = await run([chatLine('a', 'x'), chatLine('b', 'y', { model: 'gpt-4o' })])
+    fake.objectStyle = 'legacy'
+    const batch = await client.batches.retrieve(failed.id)
+    expect(batch.status).toBe('Failed')
+    expect(batch.errors).toEqual({
+      object: 'list',
+      data: { code: 'model_mismatch', message: expect.any(String), param: 'body.model', line: '2' },
+    })
   })
 
   it('lists batches newest first', async () => {

@@ -107,14 +107,22 @@ async function pollToEnd(job: FakeVertexJob): Promise<{ job: FakeVertexJob; seen
   throw new Error(`job did not finish: ${seen.join(' -> ')}`)
 }
 
-/** Lists and reads every `.jsonl` under the job's output directory: names, and each file's text. */
-async function readOutput(job: FakeVertexJob): Promise<{ names: string[]; texts: string[] }> {
+/**
+ * Lists and reads the files under the job's output directory: names, and each file's text. `'final'` reads
+ * only `predictions.jsonl` (what consumers read); `'all'` every file, incremental chunks included.
+ */
+async function readOutput(
+  job: FakeVertexJob,
+  which: 'final' | 'all' = 'final',
+): Promise<{ names: string[]; texts: string[] }> {
   const directory = job.outputInfo!.gcsOutputDirectory
   const prefix = directory.replace('gs://bkt/', '')
   const list = (await (
     await fetch(`${fake.gcsBaseURL}/storage/v1/b/bkt/o?prefix=${encodeURIComponent(`${prefix}/`)}`, { headers: auth() })
   ).json()) as { items: Array<{ name: string }> }
-  const names = list.items.map((item) => item.name)
+  const names = list.items
+    .map((item) => item.name)
+    .filter((name) => which === 'all' || name === `${prefix}/predictions.jsonl`)
   const texts: string[] = []
   for (const name of names) {
     const res = await fetch(`${fake.gcsBaseURL}/storage/v1/b/bkt/o/${encodeURIComponent(name)}?alt=media`, {
@@ -167,13 +175,23 @@ describe('job lifecycle', () => {
     expect((await getJob(created)).state).toBe('JOB_STATE_SUCCEEDED')
   })
 
-  it('writes predictions over two files, out of order, with multibyte answers and deterministic usage', async () => {
+  it('writes predictions.jsonl and incremental chunks of the same rows, out of order, with multibyte answers and deterministic usage', async () => {
     const input = await putInput('in/b.jsonl')
     const { job } = await pollToEnd(await createJob(jobBody(input)))
-    const { names, texts } = await readOutput(job)
+    const all = await readOutput(job, 'all')
     const directory = job.outputInfo!.gcsOutputDirectory.replace('gs://bkt/', '')
-    expect(names).toEqual([`${directory}/predictions.jsonl`, `${directory}/predictions_2.jsonl`])
+    expect(directory).toMatch(/^out\/job-1\/prediction-model-\d{4}-\d\d-\d\dT[\d:.]+Z$/)
+    expect(all.names).toEqual([
+      `${directory}/incremental_predictions/predictions_1.jsonl`,
+      `${directory}/incremental_predictions/predictions_2.jsonl`,
+      `${directory}/predictions.jsonl`,
+    ])
+    const { texts } = await readOutput(job)
     const rows = rowsOf(texts)
+    // The chunks hold the same rows as the final file: reading everything would read each twice.
+    expect(rowsOf(all.texts.slice(0, 2)).map((row) => JSON.stringify(row))).toEqual(
+      rows.map((row) => JSON.stringify(row)),
+    )
     expect(rows).toHaveLength(5)
     // Not the input order, but every input line once.
     const order = rows.map((row) => row.request.labels.batchkit_cid)
@@ -207,14 +225,18 @@ describe('job lifecycle', () => {
     for (const text of texts) expect(Buffer.from(text, 'utf8').toString('utf8')).toBe(text)
   })
 
-  it('attaches the fields listed in instanceConfig.excludedFields', async () => {
+  it('attaches the fields listed in instanceConfig.excludedFields for a custom model, as documented', async () => {
     const input = await putInput('in/c.jsonl')
-    const { job } = await pollToEnd(
-      await createJob(jobBody(input, { instanceConfig: { excludedFields: ['custom_id'], instanceType: 'object' } })),
+    const instanceConfig = { excludedFields: ['custom_id'], instanceType: 'object' }
+    const tuned = await pollToEnd(
+      await createJob(jobBody(input, { model: 'projects/my-proj/locations/us-central1/models/42', instanceConfig })),
     )
-    const rows = rowsOf((await readOutput(job)).texts)
+    const rows = rowsOf((await readOutput(tuned.job)).texts)
     expect(rows.map((row) => row.custom_id).sort()).toEqual(['r-1', 'r-2', 'r-3', 'r-4', 'r-5'])
     for (const row of rows) expect(row.custom_id).toBe(row.request.labels.batchkit_cid)
+    // Not for a publisher (Gemini) model: only the request, labels included, comes back.
+    const gemini = await pollToEnd(await createJob(jobBody(input, { instanceConfig })))
+    for (const row of rowsOf((await readOutput(gemini.job)).texts)) expect(row.custom_id).toBeUndefined()
   })
 
   it('answers a forced function call with a functionCall part', async () => {
@@ -224,8 +246,7 @@ describe('job lifecycle', () => {
     })
     const input = await putInput('in/fn.jsonl', [line])
     const { job } = await pollToEnd(await createJob(jobBody(input)))
-    const { names, texts } = await readOutput(job)
-    expect(names).toHaveLength(1)
+    const { texts } = await readOutput(job)
     expect(rowsOf(texts)[0]?.response?.candidates[0]?.content.parts).toEqual([
       { functionCall: { name: 'get_time', args: {} } },
     ])
@@ -307,6 +328,7 @@ describe('cancel', () => {
     const { job, seen } = await pollToEnd(created)
     expect(seen).toEqual(['JOB_STATE_CANCELLED'])
     expect(job.completionStats).toEqual({ successfulCount: '3', incompleteCount: '2' })
+    expect(job.error).toEqual({ code: 1, message: 'CANCELED' })
     expect(rowsOf((await readOutput(job)).texts)).toHaveLength(3)
   })
 
@@ -358,6 +380,16 @@ describe('create validation', () => {
     const body = (await res.json()) as { error: { code: number; message: string; status: string } }
     expect(body.error).toMatchObject({ code: 400, status: 'INVALID_ARGUMENT' })
     expect(body.error.message).toMatch(message)
+  })
+
+  it('answers a publisher model whose id has a slash with 404, as for any unknown model', async () => {
+    const res = await vertex(`${PARENT}/batchPredictionJobs`, {
+      method: 'POST',
+      body: JSON.stringify(jobBody(input, { model: 'publishers/google/models/google/gemini-2.5-flash' })),
+    })
+    expect(res.status).toBe(404)
+    const body = (await res.json()) as { error: { message: string; status: string } }
+    expect(body.error).toMatchObject({ status: 'NOT_FOUND', message: expect.stringMatching(/^Publisher Model /) })
   })
 
   it('accepts the other model spellings and a bucket-only prefix', async () => {
@@ -542,5 +574,116 @@ describe('fakeGeminiUsage', () => {
       candidatesTokensDetails: [{ modality: 'TEXT', tokenCount: 16 }],
       trafficType: 'ON_DEMAND',
     })
+  })
+})
+
+describe('prediction files', () => {
+  it.each([
+    ['final', ['predictions.jsonl']],
+    ['incremental', ['incremental_predictions/predictions_1.jsonl', 'incremental_predictions/predictions_2.jsonl']],
+  ] as const)('writes only the %s files when told to', async (output, files) => {
+    fake.nextJob({ output })
+    const { job } = await pollToEnd(await createJob(jobBody(await putInput('in/out.jsonl'))))
+    const directory = job.outputInfo!.gcsOutputDirectory.replace('gs://bkt/', '')
+    const all = await readOutput(job, 'all')
+    expect(all.names).toEqual(files.map((name) => `${directory}/${name}`))
+    expect(rowsOf(all.texts)).toHaveLength(5)
+  })
+
+  it('ends candidates with the finish reasons asked, without content when the response was blocked', async () => {
+    fake.nextJob({ finishReasons: { 2: 'MODEL_ARMOR' } })
+    const { job } = await pollToEnd(await createJob(jobBody(await putInput('in/armor.jsonl'))))
+    const rows = rowsOf((await readOutput(job)).texts)
+    const blocked = rows.find((row) => row.request.labels.batchkit_cid === 'r-2')!
+    expect(blocked.status).toBe('')
+    expect(blocked.response?.candidates).toEqual([{ finishReason: 'MODEL_ARMOR', avgLogprobs: -0.25 }])
+  })
+})
+
+describe('requests Vertex refuses row by row', () => {
+  /** The error message of each row of a one-line job on `model`. */
+  async function refusal(request: Record<string, unknown>, model = MODEL): Promise<string | undefined> {
+    const line = { custom_id: 'x', request: { contents: [{ role: 'user', parts: [{ text: 'hi' }] }], ...request } }
+    const { job } = await pollToEnd(await createJob(jobBody(await putInput('in/refuse.jsonl', [line]), { model })))
+    const [row] = rowsOf((await readOutput(job)).texts)
+    return row?.status === '' ? undefined : JSON.parse(row!.status.replace(/^Bad Request: /, '')).error.message
+  }
+  const tools = (name: string) => ({ tools: [{ functionDeclarations: [{ name }] }] })
+
+  it('refuses function names outside tool.proto’s rule', async () => {
+    for (const name of ['_ok', 'get.weather-v2', 'a'.repeat(64)]) expect(await refusal(tools(name))).toBeUndefined()
+    for (const name of ['1st', 'has space', 'a'.repeat(65), '']) {
+      expect(await refusal(tools(name))).toMatch(/function_declarations\[0\]\.name: Invalid function name/)
+    }
+  })
+
+  it('refuses a seed outside int32', async () => {
+    expect(await refusal({ generationConfig: { seed: 2 ** 31 - 1 } })).toBeUndefined()
+    expect(await refusal({ generationConfig: { seed: 2 ** 31 } })).toMatch(/generation_config\.seed' \(TYPE_INT32\)/)
+  })
+
+  it('refuses JSON Schema keywords responseJsonSchema does not support', async () => {
+    const config = (schema: unknown) => ({
+      generationConfig: { responseMimeType: 'application/json', responseJsonSchema: schema },
+    })
+    const supported = {
+      type: 'object',
+      properties: { a: { type: 'string', enum: ['x', 'y'] }, b: { anyOf: [{ type: 'integer' }, { type: 'null' }] } },
+      required: ['a'],
+      additionalProperties: false,
+      propertyOrdering: ['a', 'b'],
+    }
+    expect(await refusal(config(supported))).toBeUndefined()
+    expect(await refusal(config({ type: 'object', properties: { a: { type: 'string', pattern: '^x' } } }))).toMatch(
+      /\.properties\.a: the keyword 'pattern'/,
+    )
+    expect(await refusal(config({ $ref: '#/$defs/a', description: 'd', $defs: { a: { type: 'string' } } }))).toMatch(
+      /\$ref/,
+    )
+  })
+
+  it('refuses penalties on Gemini 2.5 and later, takes them on 2.0', async () => {
+    const penalty = { generationConfig: { presencePenalty: 0.5 } }
+    expect(await refusal(penalty)).toBe('Penalty is not enabled for models/gemini-2.5-flash')
+    expect(
+      await refusal({ generationConfig: { frequencyPenalty: 0 } }, 'publishers/google/models/gemini-3-pro-preview'),
+    ).toMatch(/^Penalty is not enabled/)
+    expect(await refusal(penalty, 'publishers/google/models/gemini-2.0-flash-001')).toBeUndefined()
+  })
+
+  it('signs Gemini 3 function calls, and refuses a call of the current turn sent back without its signature', async () => {
+    const GEMINI_3 = 'publishers/google/models/gemini-3-pro-preview'
+    const forced = {
+      ...tools('get_weather'),
+      toolConfig: { functionCallingConfig: { mode: 'ANY' } },
+    }
+    const line = { custom_id: 'x', request: { contents: [{ role: 'user', parts: [{ text: 'weather?' }] }], ...forced } }
+    const { job } = await pollToEnd(
+      await createJob(jobBody(await putInput('in/sig.jsonl', [line]), { model: GEMINI_3 })),
+    )
+    const parts = rowsOf((await readOutput(job)).texts)[0]!.response!.candidates[0]!.content.parts
+    const part = parts[0] as Record<string, unknown>
+    expect(part).toEqual({ functionCall: { name: 'get_weather', args: {} }, thoughtSignature: expect.any(String) })
+
+    const turn = (call: Record<string, unknown>) => ({
+      ...tools('get_weather'),
+      contents: [
+        { role: 'user', parts: [{ text: 'weather?' }] },
+        { role: 'model', parts: [call] },
+        { role: 'user', parts: [{ functionResponse: { name: 'get_weather', response: { output: 'sunny' } } }] },
+      ],
+    })
+    expect(await refusal(turn(part), GEMINI_3)).toBeUndefined()
+    expect(await refusal(turn({ functionCall: part.functionCall }), GEMINI_3)).toMatch(
+      /^Function call is missing a thought_signature/,
+    )
+    expect(await refusal(turn({ ...part, thoughtSignature: 'bm90IGEgc2lnbmF0dXJl' }), GEMINI_3)).toBe(
+      'Corrupted thought signature.',
+    )
+    // Gemini 2.5 does not check; and only the current turn is checked.
+    expect(await refusal(turn({ functionCall: part.functionCall }))).toBeUndefined()
+    const earlier = turn({ functionCall: part.functionCall })
+    earlier.contents.push({ role: 'model', parts: [{ text: 'Sunny.' }] }, { role: 'user', parts: [{ text: 'thanks' }] })
+    expect(await refusal(earlier, GEMINI_3)).toBeUndefined()
   })
 })

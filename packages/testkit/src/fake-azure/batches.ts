@@ -17,7 +17,7 @@ export const AZURE_BATCH_ENDPOINTS = [
   '/v1/embeddings',
 ] as const
 
-/** Azure's range for `output_expires_after.seconds` (and batch files' `expires_after`): 14 to 30 days. */
+/** The range Azure documents for batch files' `expires_after` and batches' `output_expires_after`: 14 to 30 days. */
 export const AZURE_EXPIRY_RANGE = { min: 14 * 24 * 60 * 60, max: 30 * 24 * 60 * 60 } as const
 
 const CREATE_PARAMS = new Set(['input_file_id', 'endpoint', 'completion_window', 'metadata', 'output_expires_after'])
@@ -26,6 +26,8 @@ export interface AzureBatchesContext {
   files: Map<string, FakeFile>
   runner: BatchRunner
   statusOf(fileId: string): AzureFileStatus | undefined
+  /** The `output_expires_after.seconds` taken; null when the API version drops the field unread. */
+  expiryRange: { min: number; max: number } | null
 }
 
 /**
@@ -35,6 +37,7 @@ export interface AzureBatchesContext {
 export async function createAzureBatch(ctx: AzureBatchesContext, req: IncomingMessage): Promise<FakeBatch> {
   const body = await readJsonBody(req)
   if (!isRecord(body)) throw invalidType('body', 'an object', body)
+  if (ctx.expiryRange === null) delete body.output_expires_after
   for (const key of Object.keys(body)) {
     if (!CREATE_PARAMS.has(key)) throw new AzureError(400, 'invalidPayload', `Unrecognized request argument: ${key}`)
   }
@@ -50,7 +53,8 @@ export async function createAzureBatch(ctx: AzureBatchesContext, req: IncomingMe
   }
   if (completionWindow !== '24h') throw invalidValue('completion_window', completionWindow, ['24h'])
   const metadata = parseMetadata(body.metadata)
-  const outputExpiresAfterSeconds = parseOutputExpiresAfter(body.output_expires_after, AZURE_EXPIRY_RANGE)
+  const outputExpiresAfterSeconds =
+    ctx.expiryRange === null ? null : parseOutputExpiresAfter(body.output_expires_after, ctx.expiryRange)
 
   const inputFile = ctx.files.get(inputFileId)
   if (inputFile && inputFile.purpose !== 'batch') {

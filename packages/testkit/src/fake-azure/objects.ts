@@ -29,12 +29,19 @@ export function toAzureFile(file: FakeFile, status: AzureFileStatus, style: Azur
   }
 }
 
-/** Azure's Batch object: in the `'current'` style exactly OpenAI's; in `'legacy'` as older Azure examples write it. */
+/**
+ * Azure's Batch object: in the `'current'` style exactly OpenAI's; in `'legacy'` as older Azure examples
+ * and the GA (`2024-10-21`) spec write it, `errors.data` one object (the first error) with `line` a string.
+ */
 export function toAzureBatch(batch: FakeBatch, style: AzureObjectStyle): Record<string, unknown> {
   if (style === 'current') return { ...batch }
   const legacy: Record<string, unknown> = { ...batch, endpoint: null, status: pascalCase(batch.status) }
   for (const field of BATCH_TIMESTAMPS) legacy[field] = timestamp(batch[field], style)
   if (batch.status === 'validating') legacy.request_counts = { total: null, completed: null, failed: null }
+  const first = batch.errors?.data[0]
+  if (first) {
+    legacy.errors = { object: 'list', data: { ...first, line: first.line === null ? null : String(first.line) } }
+  }
   return legacy
 }
 

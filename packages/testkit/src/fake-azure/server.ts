@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { mkdir, mkdtemp } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -12,8 +12,10 @@ import { integerQuery, paginate, sendJson } from '../fake-openai/http.js'
 import { newRequestId } from '../fake-openai/ids.js'
 import type { FakeBatch, FakeFile } from '../fake-openai/types.js'
 import { assertLoopback, assertProgress, stopper } from '../loopback.js'
-import { AZURE_EXPIRY_RANGE, createAzureBatch } from './batches.js'
+import { type AzureSurface, honoursExpiry } from './api-versions.js'
+import { createAzureBatch } from './batches.js'
 import {
+  AzureError,
   azureErrorForStatus,
   invalidKey,
   invalidToken,
@@ -27,6 +29,7 @@ import { toAzureBatch, toAzureFile } from './objects.js'
 import {
   AZURE_API_VERSIONS,
   type AzureApi,
+  type AzureDeployment,
   type AzureFileStatus,
   type AzureObjectStyle,
   type FakeAzure,
@@ -39,6 +42,7 @@ import { validateAzureInput } from './validate.js'
 /** `api-version` values the v1 API tolerates; it needs none. */
 const V1_API_VERSIONS: ReadonlySet<string> = new Set(['preview', 'latest', 'v1'])
 const HOUR_SECONDS = 60 * 60
+const DAY_SECONDS = 24 * HOUR_SECONDS
 
 interface Processing {
   /** `GET /files/{id}` answers left before the file leaves `pending`. */
@@ -74,14 +78,24 @@ interface Route {
  * first poll; batch lines name a Global-Batch deployment as `body.model`; every finished batch gets
  * an error file, empty when nothing failed; errors carry Azure's body. Batches run on the fake
  * OpenAI's engine, one step per `GET /batches/{id}`.
+ *
+ * Like Azure, the API version matters: dated versions before `2025-03-01-preview` (the GA `2024-10-21`
+ * among them) drop `expires_after` and `output_expires_after` unread, and run only the models released
+ * before them (a newer model's batch fails); files that never expire count against a quota of 500
+ * (`quotaExceeded` past it), batch output included.
  */
 export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<FakeAzure> {
   const apiKey = options.apiKey ?? 'fake-azure-key'
   const tokens = new Set(options.tokens ?? ['fake-entra-token'])
   const apiVersions = new Set<string>(options.apiVersions ?? AZURE_API_VERSIONS)
-  const deployments = [...(options.deployments ?? ['gpt-4o-mini', 'gpt-4o'])]
+  const deployments: AzureDeployment[] = (options.deployments ?? ['gpt-4o-mini', 'gpt-4o']).map((entry) =>
+    typeof entry === 'string' ? { name: entry, model: entry } : { ...entry },
+  )
   const pendingPolls = options.pendingPolls ?? 1
   const maxRequests = options.maxRequestsPerFile ?? 100_000
+  const maxFilesWithoutExpiry = options.maxFilesWithoutExpiry ?? 500
+  const maxFiles = options.maxFiles ?? 10_000
+  const expiryRange = options.expiryRange ?? { min: HOUR_SECONDS, max: 30 * DAY_SECONDS }
   const host = options.host ?? '127.0.0.1'
   const progress = options.progress ?? 'per-poll'
   assertLoopback('startFakeAzure', host)
@@ -97,13 +111,24 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
   const files = new Map<string, FakeFile>()
   const batches = new Map<string, FakeBatch>()
   const processing = new Map<string, Processing>()
+  /** The API each batch was created on: it decides which models Global Batch runs for it. */
+  const surfaces = new Map<string, AzureSurface>()
   const runner = new BatchRunner({
     files,
     batches,
     dataDir,
     progress,
-    validate: (path, endpoint) => validateAzureInput(path, endpoint, deployments, maxRequests),
+    validate: (path, endpoint, batch) =>
+      validateAzureInput(
+        path,
+        endpoint,
+        deployments,
+        maxRequests,
+        surfaces.get(batch.id) ?? { api: 'v1', apiVersion: null },
+      ),
     alwaysWriteErrorFile: true,
+    // Azure keeps batch output without `output_expires_after` until it is deleted.
+    defaultOutputExpirySeconds: null,
   })
   const filesCtx: FilesContext = { files, dataDir }
   const faults = new Faults<FakeAzureFailNextOptions>()
@@ -133,6 +158,24 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
   const fileObject = (file: FakeFile, poll = false) =>
     toAzureFile(file, statusOf(file.id, poll) ?? 'processed', objectStyle)
 
+  /**
+   * Azure's file quota, checked once an upload is stored (whether it expires is only known then): a resource
+   * keeps `maxFilesWithoutExpiry` files that never expire, batch output included, and `maxFiles` in all.
+   */
+  async function checkFileQuota(file: FakeFile): Promise<void> {
+    const others = [...files.values()].filter((other) => other.id !== file.id)
+    const unexpiring = others.filter((other) => other.expires_at === null).length
+    let refusal: string | undefined
+    if (others.length >= maxFiles) refusal = `The resource already has the maximum of ${maxFiles} files.`
+    else if (file.expires_at === null && unexpiring >= maxFilesWithoutExpiry) {
+      refusal = `The resource already has the maximum of ${maxFilesWithoutExpiry} files without an expiration date. Set expires_after, or delete files.`
+    }
+    if (refusal === undefined) return
+    files.delete(file.id)
+    await rm(file.path, { force: true })
+    throw new AzureError(400, 'quotaExceeded', `Quota exceeded. ${refusal}`)
+  }
+
   const ID = '([^/]+)'
   const routes: Route[] = [
     {
@@ -142,9 +185,10 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
         const file = await receiveUpload(filesCtx, req, {
           // Azure keeps a file without `expires_after` until it is deleted.
           defaultExpiry: () => null,
-          expiryRange: (purpose) =>
-            purpose === 'batch' ? AZURE_EXPIRY_RANGE : { min: HOUR_SECONDS, max: AZURE_EXPIRY_RANGE.max },
+          expiryRange: () => expiryRange,
+          ignoreExpiresAfter: !honoursExpiry({ api, apiVersion }),
         })
+        await checkFileQuota(file)
         const outcome = processingFailures > 0 ? 'error' : 'processed'
         if (outcome === 'error') processingFailures--
         processing.set(file.id, { pendingPolls, outcome })
@@ -191,8 +235,18 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
     {
       method: 'POST',
       pattern: /^\/batches$/,
-      async handle({ req, res }) {
-        const batch = await createAzureBatch({ files, runner, statusOf: (id) => statusOf(id) }, req)
+      async handle({ req, res, api, apiVersion }) {
+        const surface = { api, apiVersion }
+        const batch = await createAzureBatch(
+          {
+            files,
+            runner,
+            statusOf: (id) => statusOf(id),
+            expiryRange: honoursExpiry(surface) ? expiryRange : null,
+          },
+          req,
+        )
+        surfaces.set(batch.id, surface)
         sendJson(res, 200, toAzureBatch(batch, objectStyle))
       },
     },
@@ -312,7 +366,7 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
     v1BaseURL: `${endpoint}/openai/v1`,
     apiKey,
     token: [...tokens][0] ?? '',
-    deployments,
+    deployments: deployments.map((deployment) => deployment.name),
     files,
     batches,
     requests,

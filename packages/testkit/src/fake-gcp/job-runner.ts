@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs'
 import { copyFile, link, mkdir, open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
@@ -16,6 +16,7 @@ const TERMINAL: ReadonlySet<VertexJobState> = new Set([
   'JOB_STATE_CANCELLED',
   'JOB_STATE_EXPIRED',
 ])
+const PUBLISHER_MODEL = /(?:^|\/)publishers\/[^/]+\/models\/[^/]+$/
 const CANCELLABLE: ReadonlySet<VertexJobState> = new Set([
   'JOB_STATE_QUEUED',
   'JOB_STATE_PENDING',
@@ -219,6 +220,8 @@ export class JobRunner {
       case 'JOB_STATE_CANCELLING': {
         const processed = entry.cancelledFrom === 'JOB_STATE_RUNNING' ? Math.ceil(entry.lines.length / 2) : 0
         await this.writeOutput(entry, processed)
+        // A cancelled job carries google.rpc.Code CANCELLED as its error.
+        entry.job.error = { code: 1, message: 'CANCELED' }
         this.setState(entry, 'JOB_STATE_CANCELLED')
         return this.release(entry)
       }
@@ -265,15 +268,18 @@ export class JobRunner {
   }
 
   /**
-   * Writes the rows of the first `processed` input lines, in a shuffled order, over two `predictions*.jsonl`
-   * files under `{outputUriPrefix}/prediction-model-<time>/`, and sets `completionStats` and `outputInfo`.
+   * Writes the rows of the first `processed` input lines, in a shuffled order, under
+   * `{outputUriPrefix}/prediction-model-<time>/`: the final `predictions.jsonl` and, as Vertex exports rows
+   * while a job runs, `incremental_predictions/predictions_<n>.jsonl` chunks holding the same rows (as the
+   * outcome says). Sets `completionStats` and `outputInfo`.
    */
   private async writeOutput(entry: JobEntry, processed: number): Promise<void> {
     const job = entry.job
     const total = entry.lines.length
-    const failLines = new Set(
-      entry.outcome.failLines ?? (entry.outcome.state === 'JOB_STATE_PARTIALLY_SUCCEEDED' ? [1] : []),
-    )
+    const outcome = entry.outcome
+    const failLines = new Set(outcome.failLines ?? (outcome.state === 'JOB_STATE_PARTIALLY_SUCCEEDED' ? [1] : []))
+    // Vertex documents instanceConfig.excludedFields for custom models; the fake honours it for those only.
+    const excludedFields = PUBLISHER_MODEL.test(job.model) ? [] : (job.instanceConfig?.excludedFields ?? [])
     let succeeded = 0
     let failed = 0
     if (processed > 0) {
@@ -282,40 +288,49 @@ export class JobRunner {
       const directory = `${prefix === '' ? '' : `${prefix}/`}prediction-model-${rfc3339Micros()}`
       const order = shuffled(processed, entry.id)
       const half = Math.ceil(order.length / 2)
-      const files = [order.slice(0, half), order.slice(half)].filter((part) => part.length > 0)
+      // Each row goes to the final file and to one of two incremental chunks, in one streaming pass.
+      const sinks: Array<{ name: string; temp: string; out: WriteStream; takes(position: number): boolean }> = []
+      const sink = (name: string, takes: (position: number) => boolean): void => {
+        const temp = this.store.tempPath()
+        sinks.push({ name: `${directory}/${name}`, temp, out: createWriteStream(temp), takes })
+      }
+      if (outcome.output !== 'final') {
+        sink('incremental_predictions/predictions_1.jsonl', (position) => position < half)
+        if (order.length > half) sink('incremental_predictions/predictions_2.jsonl', (position) => position >= half)
+      }
+      if (outcome.output !== 'incremental') sink('predictions.jsonl', () => true)
       const handles = await Promise.all(entry.inputs.map((path) => open(path, 'r')))
       try {
-        for (const [fileIndex, indices] of files.entries()) {
-          const temp = this.store.tempPath()
-          const out = createWriteStream(temp)
-          for (const index of indices) {
-            const ref = entry.lines[index]!
-            const bytes = Buffer.alloc(ref.length)
-            await handles[ref.file]!.read(bytes, 0, ref.length, ref.start)
-            let line: unknown
-            try {
-              line = JSON.parse(bytes.toString('utf8'))
-            } catch {
-              line = undefined
-            }
-            const row = fakePredictionRow(line, {
-              model: job.model,
-              fail: failLines.has(index + 1),
-              lineNumber: index + 1,
-              excludedFields: job.instanceConfig?.excludedFields ?? [],
-            })
-            if (row.status === '') succeeded++
-            else failed++
-            if (!out.write(`${JSON.stringify(row)}\n`)) await once(out, 'drain')
+        for (const [position, index] of order.entries()) {
+          const ref = entry.lines[index]!
+          const bytes = Buffer.alloc(ref.length)
+          await handles[ref.file]!.read(bytes, 0, ref.length, ref.start)
+          let line: unknown
+          try {
+            line = JSON.parse(bytes.toString('utf8'))
+          } catch {
+            line = undefined
           }
-          out.end()
-          await finished(out)
-          const name = `${directory}/${fileIndex === 0 ? 'predictions.jsonl' : `predictions_${fileIndex + 1}.jsonl`}`
-          await this.store.commit(destination.bucket, name, temp, 'application/jsonl')
+          const row = fakePredictionRow(line, {
+            model: job.model,
+            fail: failLines.has(index + 1),
+            lineNumber: index + 1,
+            excludedFields,
+            finishReason: outcome.finishReasons?.[index + 1],
+          })
+          if (row.status === '') succeeded++
+          else failed++
+          const text = `${JSON.stringify(row)}\n`
+          for (const { out, takes } of sinks) {
+            if (takes(position) && !out.write(text)) await once(out, 'drain')
+          }
         }
       } finally {
         await Promise.all(handles.map((handle) => handle.close()))
+        for (const { out } of sinks) out.end()
+        await Promise.all(sinks.map(({ out }) => finished(out)))
       }
+      for (const { name, temp } of sinks) await this.store.commit(destination.bucket, name, temp, 'application/jsonl')
       job.outputInfo = { gcsOutputDirectory: `gs://${destination.bucket}/${directory}` }
     }
     job.completionStats = stats(succeeded, failed, total - processed)

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { fakeThoughtSignature, geminiVersion, requestRefusal } from './gemini-rules.js'
 
 type Json = Record<string, unknown>
 
@@ -63,41 +64,71 @@ export function rfc3339Micros(date = new Date()): string {
   return `${date.toISOString().slice(0, -1)}${micros}Z`
 }
 
+/** Finish reasons that end a candidate without content: the response was blocked. */
+const BLOCKING_REASONS: ReadonlySet<string> = new Set([
+  'SAFETY',
+  'RECITATION',
+  'BLOCKLIST',
+  'PROHIBITED_CONTENT',
+  'SPII',
+  'MODEL_ARMOR',
+])
+
 /**
  * The prediction row Vertex writes for one input line: `{status, processed_time, request, response}` on
- * success; with `fail`, or for a line that is not a request, an error `status` and no `response`. Top-level
- * keys of the input line listed in `excludedFields` are attached, as Vertex does for `instanceConfig.excludedFields`.
+ * success; with `fail`, for a line that is not a request, or for a request Vertex refuses (see
+ * `requestRefusal`), an error `status` and no `response`. Top-level keys of the input line listed in
+ * `excludedFields` are attached, as Vertex documents `instanceConfig.excludedFields` for custom models.
+ * Gemini 3 function calls carry a `thoughtSignature`; a blocking `finishReason` gives a candidate without
+ * content.
  */
 export function fakePredictionRow(
   line: unknown,
-  options: { model: string; fail: boolean; lineNumber: number; excludedFields: readonly string[] },
+  options: {
+    model: string
+    fail: boolean
+    lineNumber: number
+    excludedFields: readonly string[]
+    finishReason?: string
+  },
 ): Json {
   const input = isObject(line) ? line : {}
   const request = isObject(input.request) ? input.request : undefined
   const extra: Json = {}
   for (const field of options.excludedFields) if (field in input && field !== 'request') extra[field] = input[field]
   const processed = rfc3339Micros()
+  const refusal = request ? requestRefusal(request, options.model) : undefined
 
-  if (!request || !Array.isArray(request.contents) || request.contents.length === 0 || options.fail) {
+  if (
+    !request ||
+    !Array.isArray(request.contents) ||
+    request.contents.length === 0 ||
+    options.fail ||
+    refusal !== undefined
+  ) {
     const message = !request
       ? 'Each line must be a JSON object with a "request" field.'
       : options.fail
         ? `The fake fails line ${options.lineNumber} on purpose — 失败 ❌.`
-        : 'Unable to submit request because it has no contents.'
+        : (refusal ?? 'Unable to submit request because it has no contents.')
     const status = `Bad Request: ${JSON.stringify({ error: { code: 400, message, status: 'INVALID_ARGUMENT' } })}`
     return { status, processed_time: processed, request: request ?? null, ...extra }
   }
 
   const config = isObject(request.generationConfig) ? request.generationConfig : {}
   const finishReason =
-    typeof config.maxOutputTokens === 'number' && config.maxOutputTokens < DEFAULT_CANDIDATE_TOKENS
+    options.finishReason ??
+    (typeof config.maxOutputTokens === 'number' && config.maxOutputTokens < DEFAULT_CANDIDATE_TOKENS
       ? 'MAX_TOKENS'
-      : 'STOP'
+      : 'STOP')
   const call = forcedCall(request)
-  const parts = call ? [{ functionCall: { name: call, args: {} } }] : [{ text: fakeGeminiText(request) }]
+  const signed = (geminiVersion(options.model) ?? 0) >= 3
+  const parts = call
+    ? [{ functionCall: { name: call, args: {} }, ...(signed ? { thoughtSignature: fakeThoughtSignature(call) } : {}) }]
+    : [{ text: fakeGeminiText(request) }]
   const candidates = Array.from({ length: candidateCount(config) }, (_, index) => ({
     ...(index > 0 ? { index } : {}),
-    content: { role: 'model', parts },
+    ...(BLOCKING_REASONS.has(finishReason) ? {} : { content: { role: 'model', parts } }),
     finishReason,
     avgLogprobs: -0.25,
   }))

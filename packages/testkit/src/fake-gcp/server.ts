@@ -29,10 +29,14 @@ const DEFAULT_CHUNK_BYTES = 256 * 1024
  * chunks with `Content-Range`, 308 with `Range` until the last one), simple media uploads, object metadata,
  * `?alt=media` downloads, list with `prefix`/`delimiter`/paging, delete.
  *
- * Vertex: create (the body is checked), get (one step per poll: PENDING → RUNNING → SUCCEEDED), list with a
- * filter subset, `:cancel` (answers `{}`), delete. A finished job writes its rows to
- * `{outputUriPrefix}/prediction-model-<time>/predictions.jsonl` and `predictions_2.jsonl`, in a shuffled order,
- * answers in multibyte text, usage from {@link fakeGeminiUsage}.
+ * Vertex: create (the body is checked; a publisher model id with a slash is a 404), get (one step per poll:
+ * PENDING → RUNNING → SUCCEEDED), list with a filter subset, `:cancel` (answers `{}`; the job ends CANCELLED
+ * with `error` CANCELLED), delete. A finished job writes its rows, in a shuffled order, to
+ * `{outputUriPrefix}/prediction-model-<time>/predictions.jsonl` and again to `incremental_predictions/` chunks
+ * beside it, as Vertex exports rows while a job runs; answers in multibyte text, usage from
+ * {@link fakeGeminiUsage}. Like Gemini, a row fails for what Vertex refuses (see `gemini-rules.ts`:
+ * penalties on 2.5+, Gemini 3 function calls sent back without their thought signature, function names,
+ * int32 seeds, unsupported schema keywords), and `instanceConfig.excludedFields` applies to custom models only.
  */
 export async function startFakeGcp(options: FakeGcpOptions = {}): Promise<FakeGcp> {
   const token = options.token ?? 'fake-gcp-token'

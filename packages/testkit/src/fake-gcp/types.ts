@@ -44,6 +44,7 @@ export interface FakeVertexJob {
   instanceConfig?: { excludedFields?: string[]; includedFields?: string[]; instanceType?: string; keyField?: string }
   labels?: Record<string, string>
   state: VertexJobState
+  /** Set when the job failed, and (`{code: 1, message: 'CANCELED'}`) when it was cancelled. */
   error?: { code: number; message: string }
   /** int64 counters as strings; zero counters omitted, as proto3 JSON does. */
   completionStats?: { successfulCount?: string; failedCount?: string; incompleteCount?: string }
@@ -68,6 +69,14 @@ export interface FakeJobOutcome {
   failLines?: number[]
   /** The job's `error` for `JOB_STATE_FAILED`. Default `{code: 13, message: 'Fake internal failure of the job.'}`. */
   error?: { code: number; message: string }
+  /**
+   * Which prediction files the job leaves under its `prediction-model-…` directory: the final
+   * `predictions.jsonl` and the `incremental_predictions/` chunks Vertex exports while a job runs (each row
+   * in both), or only one kind. Default `'final-and-incremental'`.
+   */
+  output?: 'final-and-incremental' | 'final' | 'incremental'
+  /** The `finishReason` of the candidates of some 1-based input lines, such as `{ 2: 'MODEL_ARMOR' }`. */
+  finishReasons?: Record<number, string>
 }
 
 /** Options of {@link startFakeGcp}. */

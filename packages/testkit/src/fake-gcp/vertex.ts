@@ -112,6 +112,13 @@ function validateJob(body: unknown, parent: string): CreateJobParams {
       'List of found errors:\t1.Field: batch_prediction_job.display_name; Message: Required field is not set.',
     )
   }
+  if (typeof model === 'string' && /(?:^|\/)publishers\//.test(model) && !PUBLISHER_MODEL.test(model)) {
+    // A publisher model name with a slash in the model id, such as publishers/google/models/google/gemini-2.5-flash.
+    throw new GoogleError(
+      404,
+      `Publisher Model \`${parent}/${model.replace(/^projects\/[^/]+\/locations\/[^/]+\//, '')}\` was not found or your project does not have access to it.`,
+    )
+  }
   if (typeof model !== 'string' || !(PUBLISHER_MODEL.test(model) || TUNED_MODEL.test(model))) {
     throw invalidArgument(
       `Invalid model ${JSON.stringify(model)}: expected publishers/{publisher}/models/{model} or projects/{p}/locations/{l}/models/{id}.`,

@@ -19,9 +19,11 @@ export interface BatchRunnerContext {
   dataDir: string
   progress: 'per-poll' | number
   /** Validates an input file while a batch is `validating`. @default OpenAI's checks */
-  validate?(inputPath: string, endpoint: string): Promise<InputValidation>
+  validate?(inputPath: string, endpoint: string, batch: FakeBatch): Promise<InputValidation>
   /** Give every finished batch an error file, empty when nothing failed (Azure OpenAI's way). */
   alwaysWriteErrorFile?: boolean
+  /** The expiry of generated files when the batch set no `output_expires_after`; null keeps them. @default 30 days */
+  defaultOutputExpirySeconds?: number | null
 }
 
 export interface CreateBatchParams {
@@ -204,7 +206,9 @@ export class BatchRunner {
         line: null,
       })
     }
-    const validation = await (this.ctx.validate ?? validateBatchInput)(inputPath, batch.endpoint)
+    const validation = this.ctx.validate
+      ? await this.ctx.validate(inputPath, batch.endpoint, batch)
+      : await validateBatchInput(inputPath, batch.endpoint)
     if (!validation.ok) {
       await rm(inputPath, { force: true })
       return this.fail(state, ...validation.errors)
@@ -263,6 +267,11 @@ export class BatchRunner {
 
   private addOutputFile(state: BatchState, id: string, path: string, kind: 'output' | 'error', bytes: number): string {
     const createdAt = nowSeconds()
+    const expiry =
+      state.outputExpiresAfterSeconds ??
+      (this.ctx.defaultOutputExpirySeconds === undefined
+        ? DEFAULT_OUTPUT_EXPIRY_SECONDS
+        : this.ctx.defaultOutputExpirySeconds)
     this.ctx.files.set(id, {
       id,
       bytes,
@@ -271,7 +280,7 @@ export class BatchRunner {
       object: 'file',
       purpose: 'batch_output',
       status: 'processed',
-      expires_at: createdAt + (state.outputExpiresAfterSeconds ?? DEFAULT_OUTPUT_EXPIRY_SECONDS),
+      expires_at: expiry === null ? null : createdAt + expiry,
       status_details: null,
       path,
     })

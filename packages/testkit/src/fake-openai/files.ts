@@ -40,6 +40,8 @@ export interface UploadRules {
   expiryRange?(purpose: string): { min: number; max: number }
   /** The expiry, in seconds, of a file uploaded without `expires_after`. @default 30 days for batch files, else none */
   defaultExpiry?(purpose: string): number | null
+  /** Drop `expires_after` unread, as an API version that does not know it does. @default false */
+  ignoreExpiresAfter?: boolean
 }
 
 /** `POST /files`: a streamed multipart upload; fields may come in any order. */
@@ -112,10 +114,9 @@ export async function receiveUpload(
     if (!(UPLOAD_PURPOSES as readonly string[]).includes(purpose)) {
       throw invalidValue('purpose', purpose, UPLOAD_PURPOSES)
     }
-    const expiresAfter = parseExpiresAfter(
-      fields,
-      rules.expiryRange?.(purpose) ?? { min: MIN_EXPIRY_SECONDS, max: MAX_EXPIRY_SECONDS },
-    )
+    const expiresAfter = rules.ignoreExpiresAfter
+      ? null
+      : parseExpiresAfter(fields, rules.expiryRange?.(purpose) ?? { min: MIN_EXPIRY_SECONDS, max: MAX_EXPIRY_SECONDS })
     if (purpose === 'batch' && !(await startsWithJsonLine(uploaded.path, uploaded.bytes))) {
       throw new ApiError(400, 'Invalid file format for Batch API. Must be .jsonl')
     }

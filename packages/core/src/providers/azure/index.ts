@@ -18,11 +18,18 @@ import type {
 import { azureUpstreamError } from './errors.js'
 import { normaliseBatch, normaliseFile, normaliseStatus } from './normalise.js'
 
-/** Azure OpenAI's generally available `api-version` of the dated API. */
-export const AZURE_GA_API_VERSION = '2024-10-21'
+/**
+ * The dated API's default `api-version`: the latest preview Azure's batch guide lists. Unlike the GA
+ * version (`2024-10-21`) it takes `expires_after` and `output_expires_after` (from `2025-03-01-preview`) and runs the
+ * models released since (`o3-mini`, `o4-mini`, `gpt-4.1`, …).
+ */
+export const AZURE_DATED_API_VERSION = '2025-04-01-preview'
 
-/** The shortest and longest `expires_after` Azure OpenAI accepts for batch files and batch output: 14 and 30 days. */
-export const AZURE_BATCH_EXPIRY_SECONDS = { min: 14 * 24 * 60 * 60, max: 30 * 24 * 60 * 60 } as const
+/** The longest expiry Azure (and OpenAI) take: 30 days. */
+const MAX_EXPIRY_SECONDS = 30 * 24 * 60 * 60
+
+/** How long what batchkit creates on Azure lives when the client asks for no expiry: 30 days, OpenAI's default for batch files. */
+export const AZURE_DEFAULT_EXPIRY_SECONDS = MAX_EXPIRY_SECONDS
 
 /** Azure OpenAI's limits where they differ from OpenAI's. */
 export const AZURE_LIMITS = { maxBatchRequests: 100_000 } as const
@@ -35,11 +42,17 @@ export interface AzureProviderOptions {
    */
   endpoint: string
   /**
-   * Which of Azure's APIs to call. `'dated'`: `{endpoint}/openai/files?api-version=…`;
-   * `'v1'`: `{endpoint}/openai/v1/files`, with no `api-version`. @default 'dated'
+   * Which of Azure's APIs to call. `'v1'`: `{endpoint}/openai/v1/files`, with no `api-version`, the API
+   * newer models need; `'dated'`: `{endpoint}/openai/files?api-version=…`.
+   * @default 'v1', or 'dated' when `apiVersion` is given
    */
   api?: 'dated' | 'v1'
-  /** The dated API's `api-version`; not allowed with `api: 'v1'`. @default '2024-10-21' (GA) */
+  /**
+   * The dated API's `api-version`; not allowed with `api: 'v1'`. Versions before `2025-03-01-preview`
+   * (the GA `2024-10-21` among them) drop expiries, so their files count against Azure's 500 files
+   * without one, and refuse newer models for Global Batch.
+   * @default '2025-04-01-preview'
+   */
   apiVersion?: string
   /** The resource's key, sent as `api-key`. Give this or `azureADTokenProvider`, not both. Never shown anywhere. */
   apiKey?: string
@@ -50,11 +63,11 @@ export interface AzureProviderOptions {
    */
   azureADTokenProvider?: () => Promise<string>
   /**
-   * What to do with an `expires_after` of a batch file, or a batch's `output_expires_after`, below
-   * Azure's 14-day minimum (OpenAI allows one hour): `'clamp'` asks Azure for 14 days, and the
-   * File object shows the expiry Azure set; `'reject'` answers 400 `invalid_value`. @default 'clamp'
+   * The expiry, in seconds, of uploads without `expires_after` and of batch output without
+   * `output_expires_after`: Azure keeps at most 500 files that never expire per resource, and each batch
+   * makes up to three. Between 3600 and 2592000. @default 2592000 (30 days)
    */
-  expiryBelowMinimum?: 'clamp' | 'reject'
+  defaultExpirySeconds?: number
   /** How long to wait for Azure to process an upload before answering it (Azure runs no batch on a file still `pending`). */
   fileProcessing?: {
     /** Give up (504, and the file is deleted upstream) after this long. @default 600000 */
@@ -75,10 +88,11 @@ export interface AzureProviderOptions {
 }
 
 /**
- * A provider for Azure OpenAI's Files and Batch API, on the dated API (`api-version`, GA
- * `2024-10-21` by default) or the `/openai/v1/` API. Batch input lines name the Global-Batch (or
- * Data Zone Batch) deployment as `body.model`. Its {@link Provider.limits} carry Azure's 100,000
- * requests per batch file.
+ * A provider for Azure OpenAI's Files and Batch API, on the `/openai/v1/` API (the default) or the
+ * dated API (`api-version`). Batch input lines name the Global-Batch (or Data Zone Batch) deployment
+ * as `body.model`. Every file it creates expires: uploads and batch output get the client's expiry,
+ * else {@link AzureProviderOptions.defaultExpirySeconds}. Its {@link Provider.limits} carry Azure's
+ * 100,000 requests per batch file.
  */
 export function azure(options: AzureProviderOptions): Provider {
   return new AzureProvider(options)
@@ -91,29 +105,29 @@ class AzureProvider implements Provider {
   readonly kind = 'azure'
   readonly limits = AZURE_LIMITS
   private readonly client: WireClient
-  private readonly clampExpiry: boolean
+  private readonly defaultExpiry: ExpiresAfter
   private readonly processing: { timeoutMs: number; initialDelayMs: number; maxDelayMs: number }
   private readonly search: TagSearchBounds
 
   constructor(options: AzureProviderOptions) {
     const endpoint = checkEndpoint(options.endpoint)
-    const api = options.api ?? 'dated'
+    const api = options.api ?? (options.apiVersion === undefined ? 'v1' : 'dated')
     if (api !== 'dated' && api !== 'v1') throw new TypeError(`azure(): api must be 'dated' or 'v1', not '${api}'`)
     if (api === 'v1' && options.apiVersion !== undefined) {
       throw new TypeError("azure(): apiVersion applies to the dated API only; the 'v1' API takes none")
     }
-    const apiVersion = options.apiVersion ?? AZURE_GA_API_VERSION
+    const apiVersion = options.apiVersion ?? AZURE_DATED_API_VERSION
     if (!/^\d{4}-\d{2}-\d{2}(?:-preview)?$/.test(apiVersion)) {
       throw new TypeError(`azure(): apiVersion '${apiVersion}' is not an Azure api-version such as '2024-10-21'`)
     }
     if (Boolean(options.apiKey) === Boolean(options.azureADTokenProvider)) {
       throw new TypeError('azure(): give exactly one of apiKey and azureADTokenProvider')
     }
-    const expiry = options.expiryBelowMinimum ?? 'clamp'
-    if (expiry !== 'clamp' && expiry !== 'reject') {
-      throw new TypeError(`azure(): expiryBelowMinimum must be 'clamp' or 'reject', not '${expiry}'`)
+    const seconds = options.defaultExpirySeconds ?? AZURE_DEFAULT_EXPIRY_SECONDS
+    if (!Number.isInteger(seconds) || seconds < 3600 || seconds > MAX_EXPIRY_SECONDS) {
+      throw new TypeError('azure(): defaultExpirySeconds must be an integer from 3600 (1 hour) to 2592000 (30 days)')
     }
-    this.clampExpiry = expiry === 'clamp'
+    this.defaultExpiry = { anchor: 'created_at', seconds }
     this.search = tagSearchBounds(options.search, 'azure')
     this.processing = {
       timeoutMs: options.fileProcessing?.timeoutMs ?? 600_000,
@@ -196,9 +210,7 @@ class AzureProvider implements Provider {
       endpoint: batch.endpoint,
       completion_window: batch.completionWindow,
       metadata: taggedMetadata(batch.metadata, batch.tag),
-    }
-    if (batch.outputExpiresAfter) {
-      body.output_expires_after = this.batchExpiry(batch.outputExpiresAfter, 'output_expires_after')
+      output_expires_after: batch.outputExpiresAfter ?? this.defaultExpiry,
     }
     return this.toBatch(await this.client.json('POST', '/batches', body))
   }
@@ -241,33 +253,17 @@ class AzureProvider implements Provider {
 
   /**
    * The fields after the file: `purpose`, then `expires_after` in the dot form Azure documents
-   * (`expires_after.anchor`, `expires_after.seconds`), within Azure's range for batch files.
+   * (`expires_after.anchor`, `expires_after.seconds`): the client's as asked (Azure has taken less than
+   * the 14 days it documents; a refusal reaches the client as a 400), else the default.
    */
   private async formFields(upload: ProviderUpload): Promise<FormField[]> {
     const purpose = await upload.purpose
-    const fields: FormField[] = [['purpose', purpose]]
-    let expiresAfter = await upload.expiresAfter
-    if (expiresAfter && purpose === 'batch') expiresAfter = this.batchExpiry(expiresAfter, 'expires_after')
-    if (expiresAfter) {
-      fields.push(
-        ['expires_after.anchor', expiresAfter.anchor],
-        ['expires_after.seconds', String(expiresAfter.seconds)],
-      )
-    }
-    return fields
-  }
-
-  /** An expiry within Azure's 14 to 30 days: a shorter one is clamped or refused, as configured. */
-  private batchExpiry(expiresAfter: ExpiresAfter, param: string): ExpiresAfter {
-    const { min, max } = AZURE_BATCH_EXPIRY_SECONDS
-    if (expiresAfter.seconds >= min && expiresAfter.seconds <= max) return expiresAfter
-    if (this.clampExpiry) return { ...expiresAfter, seconds: Math.min(max, Math.max(min, expiresAfter.seconds)) }
-    throw new ApiError(
-      400,
-      `Invalid '${param}.seconds': ${expiresAfter.seconds}. Batch files on this provider (Azure OpenAI) expire ` +
-        `after ${min} to ${max} seconds (14 to 30 days).`,
-      { param: `${param}.seconds`, code: 'invalid_value', headers: { 'x-should-retry': 'false' } },
-    )
+    const expiresAfter = (await upload.expiresAfter) ?? this.defaultExpiry
+    return [
+      ['purpose', purpose],
+      ['expires_after.anchor', expiresAfter.anchor],
+      ['expires_after.seconds', String(expiresAfter.seconds)],
+    ]
   }
 
   /** Checks the file until Azure has processed it, pausing with backoff; bounded by `fileProcessing.timeoutMs`. */

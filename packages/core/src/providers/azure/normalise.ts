@@ -23,15 +23,17 @@ const STATUS_ALIASES: Readonly<Record<string, string>> = {
 
 /**
  * An Azure Batch object in OpenAI's form: ISO-8601 (or millisecond) timestamps as unix seconds,
- * statuses such as `Validating` or `InProgress` as `validating` and `in_progress`. Other fields,
- * `endpoint: null` and `request_counts` of nulls among them, are left for the shared parser,
- * which tolerates them.
+ * statuses such as `Validating` or `InProgress` as `validating` and `in_progress`, and `errors.data`
+ * as a list even where Azure sends one error object (as the GA `2024-10-21` spec types it, its
+ * `line` a string, which the shared parser reads as a number). Other fields, `endpoint: null` and
+ * `request_counts` of nulls among them, are left for the shared parser, which tolerates them.
  */
 export function normaliseBatch(value: unknown): unknown {
   if (!isJson(value)) return value
   const batch: Json = { ...value }
   for (const field of BATCH_TIMESTAMPS) if (field in batch) batch[field] = unixSeconds(batch[field])
   if (typeof batch.status === 'string') batch.status = normaliseStatus(batch.status)
+  if (isJson(batch.errors) && isJson(batch.errors.data)) batch.errors = { ...batch.errors, data: [batch.errors.data] }
   return batch
 }
 

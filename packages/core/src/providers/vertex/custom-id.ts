@@ -10,9 +10,9 @@
  *    may only hold lowercase letters, digits, `_` and `-`, at most 63 characters, so the id's UTF-8 bytes are
  *    written as unpadded lowercase base32 in chunks of 63 under `batchkit_cid`, `batchkit_cid_1`, … . This
  *    is exact for any id (case, Unicode, punctuation), unlike LiteLLM's lossy "sanitized" label.
- * 2. **a top-level `custom_id` key** beside `request`, verbatim. Vertex attaches it to the output row when the
- *    job lists it in `instanceConfig.excludedFields` (Portkey's scheme, PR Portkey-AI/gateway#1089); the job
- *    builder should do so ({@link CUSTOM_ID_FIELD}). It also keeps the uploaded Vertex file readable.
+ * 2. **a top-level `custom_id` key** beside `request`, verbatim. It keeps the uploaded Vertex file readable, and
+ *    Vertex attaches it to the output row only when the job lists it in `instanceConfig.excludedFields`, which
+ *    Vertex documents for custom models, not Gemini: jobs are created without it, so the labels carry the id.
  *
  * On the way back the top-level key wins when present, else the labels are decoded. Per-request labels are
  * billing metadata; Google discourages high-cardinality label values (they show up in billing exports), which

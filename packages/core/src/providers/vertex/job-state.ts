@@ -137,19 +137,24 @@ export const RPC_CODE_NAMES: readonly string[] = [
 ]
 
 /**
- * OpenAI's `errors.data` for a job: its `error` (set for FAILED and sometimes CANCELLED jobs) and each of its
- * `partialFailures`, with `code` the lower-cased `google.rpc.Code` name (`invalid_argument`, `internal`, …).
- * Null when there is nothing to report.
+ * OpenAI's `errors.data` for a job: its `error` (set for FAILED jobs) and each of its `partialFailures`, with
+ * `code` the lower-cased `google.rpc.Code` name (`invalid_argument`, `internal`, …). A cancelled (or
+ * cancelling) job's `error` only says it was cancelled (`CANCELLED`): OpenAI leaves `errors` null then, and so
+ * does this. Null when there is nothing to report.
  */
-export function jobErrorsOf(job: Pick<VertexBatchJob, 'error' | 'partialFailures'>): BatchErrorEntry[] | null {
-  const statuses = [job.error, ...(job.partialFailures ?? [])].filter(
-    (status): status is RpcStatus =>
-      typeof status === 'object' && status !== null && (status.code !== undefined || !!status.message),
+export function jobErrorsOf(
+  job: Pick<VertexBatchJob, 'error' | 'partialFailures' | 'state'>,
+): BatchErrorEntry[] | null {
+  const status = batchStatusOf(job.state)
+  const cancelled = status === 'cancelled' || status === 'cancelling'
+  const statuses = [cancelled ? undefined : job.error, ...(job.partialFailures ?? [])].filter(
+    (entry): entry is RpcStatus =>
+      typeof entry === 'object' && entry !== null && (entry.code !== undefined || !!entry.message),
   )
   if (statuses.length === 0) return null
-  return statuses.map((status) => ({
-    code: rpcCodeName(status.code)?.toLowerCase() ?? 'vertex_error',
-    message: status.message || 'The Vertex AI batch prediction job reported an error.',
+  return statuses.map((entry) => ({
+    code: rpcCodeName(entry.code)?.toLowerCase() ?? 'vertex_error',
+    message: entry.message || 'The Vertex AI batch prediction job reported an error.',
     param: null,
     line: null,
   }))

@@ -6,6 +6,7 @@ import type { BatchUsage } from '../../types.js'
 import { customIdOfRow } from './custom-id.js'
 import { RPC_CODE_NAMES, rfc3339ToSeconds } from './job-state.js'
 import { decodeUtf8, LineSplitter, toBytes } from './lines.js'
+import { withThoughtSignature } from './thought-signature.js'
 import type { GeminiCandidate, GeminiPart, GeminiResponse, GeminiUsageMetadata } from './types.js'
 
 /**
@@ -19,11 +20,12 @@ import type { GeminiCandidate, GeminiPart, GeminiResponse, GeminiUsageMetadata }
  * - `body.id` is `chatcmpl-<responseId>`; `created` is the response's `createTime` (else the row's
  *   `processed_time`) in seconds; `model` is `modelVersion` without any `@version` suffix (else the job's model).
  * - Each candidate is a choice: text parts (but not `thought` parts) joined into `message.content` (null when
- *   there is none), `functionCall` parts as `message.tool_calls` (`arguments` = JSON of `args`).
+ *   there is none), `functionCall` parts as `message.tool_calls` (`arguments` = JSON of `args`; the part's
+ *   `thoughtSignature`, which Gemini 3 needs back, carried in the call's `id`: see `thought-signature.ts`).
  * - `finish_reason` ({@link finishReasonOf}): `tool_calls` when the candidate calls a function (unless it was
  *   filtered); `STOP` → `stop`; `MAX_TOKENS` → `length`; `SAFETY`, `RECITATION`, `BLOCKLIST`,
- *   `PROHIBITED_CONTENT`, `SPII`, `IMAGE_SAFETY`, `IMAGE_PROHIBITED_CONTENT`, `IMAGE_RECITATION` →
- *   `content_filter`; anything else (`OTHER`, `LANGUAGE`, `MALFORMED_FUNCTION_CALL`, `FINISH_REASON_UNSPECIFIED`,
+ *   `PROHIBITED_CONTENT`, `SPII`, `MODEL_ARMOR`, `IMAGE_SAFETY`, `IMAGE_PROHIBITED_CONTENT`, `IMAGE_RECITATION`
+ *   → `content_filter`; anything else (`OTHER`, `LANGUAGE`, `MALFORMED_FUNCTION_CALL`, `FINISH_REASON_UNSPECIFIED`,
  *   absent, …) → `stop`.
  * - `usage` ({@link usageOf}).
  *
@@ -35,7 +37,9 @@ import type { GeminiCandidate, GeminiPart, GeminiResponse, GeminiUsageMetadata }
  * response without candidates is a 400 `content_filter` when the prompt was blocked, else a 500 `empty_response`.
  *
  * Rows that cannot be read (not JSON, not UTF-8) or that carry no `custom_id` cannot be attributed to a request;
- * they are left out of both files (OpenAI's lines need a `custom_id`) and counted as `unattributed`.
+ * they are left out of both files (OpenAI's lines need a `custom_id`) and counted as `unattributed`. A row whose
+ * `custom_id` came before (one request written twice, as prediction files can overlap) is skipped: the first
+ * one counts, once.
  */
 
 type Json = Record<string, unknown>
@@ -90,6 +94,8 @@ export interface VertexOutputCounts {
   failed: number
   /** Rows left out: unreadable, or without a `custom_id`. */
   unattributed: number
+  /** Rows left out because their `custom_id` came before. */
+  duplicates: number
   /** The summed usage of the succeeded rows. */
   usage: BatchUsage
 }
@@ -100,6 +106,7 @@ const CONTENT_FILTER_REASONS = new Set([
   'BLOCKLIST',
   'PROHIBITED_CONTENT',
   'SPII',
+  'MODEL_ARMOR',
   'IMAGE_SAFETY',
   'IMAGE_PROHIBITED_CONTENT',
   'IMAGE_RECITATION',
@@ -258,6 +265,8 @@ export async function* convertVertexOutput(
       }),
   )
   const ready: Array<ConvertedRow & { text: string }> = []
+  /** Digests of the custom_ids seen: 16 bytes each, whatever the ids' length. */
+  const seen = new Set<string>()
   const onLine = (raw: Buffer): void => {
     const converted = convertRawRow(raw, options)
     if (converted === null) return
@@ -265,6 +274,12 @@ export async function* convertVertexOutput(
       counts.unattributed++
       return
     }
+    const digest = createHash('sha256').update(converted.line.custom_id).digest('base64').slice(0, 22)
+    if (seen.has(digest)) {
+      counts.duplicates++
+      return
+    }
+    seen.add(digest)
     if (converted.route === 'output') {
       counts.succeeded++
       addUsage(counts.usage, converted.usage)
@@ -304,6 +319,7 @@ export function emptyCounts(): VertexOutputCounts {
     succeeded: 0,
     failed: 0,
     unattributed: 0,
+    duplicates: 0,
     usage: { inputTokens: 0, cachedTokens: 0, outputTokens: 0, reasoningTokens: 0, totalTokens: 0 },
   }
 }
@@ -329,10 +345,12 @@ function choiceOf(candidate: GeminiCandidate, position: number, seed: string, cu
   const toolCalls = parts
     .filter((part) => isObject(part.functionCall) && typeof part.functionCall.name === 'string')
     .map((part, call) => ({
-      id:
+      id: withThoughtSignature(
         typeof part.functionCall?.id === 'string' && part.functionCall.id !== ''
           ? part.functionCall.id
           : `call_${derive(seed, `call:${index}:${call}`, customId).slice(0, 24)}`,
+        part.thoughtSignature,
+      ),
       type: 'function',
       function: { name: part.functionCall!.name, arguments: JSON.stringify(part.functionCall?.args ?? {}) },
     }))

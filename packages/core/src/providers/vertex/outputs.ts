@@ -5,6 +5,7 @@ import { type GcsClient, type GcsObject, isNotFound, parseGsUri } from './gcs.js
 import { PROVIDER } from './http.js'
 import type { Layout } from './layout.js'
 import { concatJsonlSources } from './lines.js'
+import { modelIdOf } from './models.js'
 import { routeVertexOutput } from './output-transform.js'
 import type { VertexBatchJob } from './types.js'
 
@@ -28,11 +29,11 @@ const MAX_MANIFEST_BYTES = 64 * 1024
 
 /**
  * Converts the predictions of an ended job into `output.jsonl` and `error.jsonl` beside them, once: the
- * manifest, written last, says it is done. The prediction files (every `.jsonl` under
+ * manifest, written last, says it is done. The prediction files ({@link predictionFiles} of
  * `outputInfo.gcsOutputDirectory`) are read one after another in name order and routed row by row into two
- * resumable uploads at once, with backpressure. The derived ids are seeded by the job's name and the files
- * are read in a fixed order, so instances converting the same job at once write identical bytes; with
- * `ifGenerationMatch=0` the later writer keeps the earlier object.
+ * resumable uploads at once, with backpressure; a `custom_id` seen before is skipped. The derived ids are
+ * seeded by the job's name and the files are read in a fixed order, so instances converting the same job at
+ * once write identical bytes; with `ifGenerationMatch=0` the later writer keeps the earlier object.
  */
 export async function convertJobOutputs(
   gcs: GcsClient,
@@ -50,11 +51,9 @@ export async function convertJobOutputs(
     })
   }
   const prefix = directory.name === '' ? '' : directory.name.replace(/\/*$/, '/')
-  const predictions: GcsObject[] = []
-  for await (const object of gcs.list(directory.bucket, prefix)) {
-    if (object.name.endsWith('.jsonl')) predictions.push(object)
-  }
-  predictions.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  const listed: GcsObject[] = []
+  for await (const object of gcs.list(directory.bucket, prefix)) listed.push(object)
+  const predictions = predictionFiles(listed, prefix)
 
   const abort = new AbortController()
   const sinks = { output: new PassThrough(), error: new PassThrough() }
@@ -83,7 +82,7 @@ export async function convertJobOutputs(
       predictions.map((object) => async () => (await gcs.download(object.bucket, object.name, abort.signal)).body),
     )
     const counts = await routeVertexOutput(source, sinks, {
-      model: modelId(job.model),
+      model: job.model ? modelIdOf(job.model) : undefined,
       idSeed: job.name,
     })
     sinks.output.end()
@@ -151,8 +150,21 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
 }
 
-/** `publishers/google/models/gemini-2.5-flash` → `gemini-2.5-flash`. */
-export function modelId(model: string | undefined): string | undefined {
-  if (!model) return undefined
-  return model.slice(model.lastIndexOf('/') + 1) || undefined
+/**
+ * The prediction files of a job's output directory (`prefix`), in name order. Vertex writes the final
+ * `predictions.jsonl` when a job ends and, while it runs, exports finished rows in chunks under
+ * `incremental_predictions`: the same rows again. So the final files (every `.jsonl` outside
+ * `incremental_predictions`) are read, and the incremental chunks only when there are no final ones.
+ */
+export function predictionFiles<T extends { name: string }>(objects: readonly T[], prefix: string): T[] {
+  const jsonl = objects
+    .filter((object) => object.name.endsWith('.jsonl'))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  const incremental = (object: T): boolean =>
+    object.name
+      .slice(prefix.length)
+      .split('/')
+      .some((segment) => segment.startsWith('incremental_predictions'))
+  const final = jsonl.filter((object) => !incremental(object))
+  return final.length > 0 ? final : jsonl
 }

@@ -11,11 +11,11 @@ import type {
   ProviderUpload,
 } from '../types.js'
 import { tokenSource } from './auth.js'
-import { CUSTOM_ID_FIELD } from './custom-id.js'
 import { GCS_CHUNK_GRANULE, GcsClient, type GcsObject } from './gcs.js'
 import { asObject, type ErrorMapper, GoogleHttp, NO_RETRY, PROVIDER } from './http.js'
 import { batchStatusOf, jobErrorsOf, jobTimestamps, requestCountsOf, rfc3339ToSeconds } from './job-state.js'
 import { batchFileId, type FileRef, Layout, parseFileId } from './layout.js'
+import { modelResource } from './models.js'
 import { convertJobOutputs, type OutputManifest } from './outputs.js'
 import { BATCH_LABEL_KEY, batchLabelFilter, batchLabelValue } from './tags.js'
 import type { VertexBatchJob } from './types.js'
@@ -202,7 +202,6 @@ class VertexProvider implements Provider {
         predictionsFormat: 'jsonl',
         gcsDestination: { outputUriPrefix: this.layout.outputUriPrefix(batchKey) },
       },
-      instanceConfig: { excludedFields: [CUSTOM_ID_FIELD] },
       labels: { [BATCH_LABEL_KEY]: batchLabelValue(request.tag) },
     }
     const job = toJob(
@@ -354,11 +353,6 @@ class VertexProvider implements Provider {
     if (this.vertexEndpoint) return this.vertexEndpoint
     return location === 'global' ? 'https://aiplatform.googleapis.com' : `https://${location}-aiplatform.googleapis.com`
   }
-}
-
-/** The model of the requests as Vertex names it: `publishers/google/models/{model}` unless already a resource name. */
-function modelResource(model: string): string {
-  return /^(projects|publishers)\//.test(model) ? model : `publishers/google/models/${model}`
 }
 
 function toJob(value: unknown): VertexBatchJob {

@@ -3,6 +3,9 @@ import { ApiError, isApiError } from '../../errors.js'
 import { DEFAULT_UPLOAD_LIMITS } from '../../files/upload-limits.js'
 import { CUSTOM_ID_FIELD, customIdLabels } from './custom-id.js'
 import { decodeUtf8, LineSplitter, toBytes } from './lines.js'
+import { geminiVersion, modelIdOf } from './models.js'
+import { responseSchemaProblem } from './response-schema.js'
+import { thoughtSignatureOf } from './thought-signature.js'
 import type {
   GeminiContent,
   GeminiFunctionDeclaration,
@@ -23,18 +26,18 @@ import type {
  * | `system` / `developer` messages (any position, in order) | `systemInstruction.parts` (text only) |
  * | `user` / `assistant` messages | `contents` with role `user` / `model`; consecutive turns of one role merged |
  * | `tool` (and legacy `function`) messages | a `user` turn of `functionResponse {name, response: {output}}` parts, `name` taken from the assistant `tool_calls` entry with that id |
- * | assistant `tool_calls` (and legacy `function_call`) | `functionCall {name, args}` parts (`arguments` parsed as a JSON object) |
+ * | assistant `tool_calls` (and legacy `function_call`) | `functionCall {name, args}` parts (`arguments` parsed as a JSON object), with the `thoughtSignature` the call's `id` carries (see `thought-signature.ts`) |
  * | text parts; empty text | `{text}`; `" "` (Gemini rejects empty text parts) |
  * | `image_url` with a base64 `data:` URL | `inlineData {mimeType, data}` |
  * | `image_url` with an `http(s)://` or `gs://` URL | `fileData {fileUri, mimeType}`, the type guessed from the extension (or `image_url.mime_type`) |
  * | `file` parts with `file_data` | `inlineData` (type from the data URL or the file name) |
  * | `max_completion_tokens`, else `max_tokens` | `generationConfig.maxOutputTokens` |
- * | `temperature`, `top_p`, `seed`, `n` | `temperature`, `topP`, `seed`, `candidateCount` |
- * | `presence_penalty`, `frequency_penalty` | `presencePenalty`, `frequencyPenalty` |
+ * | `temperature`, `top_p`, `seed` (an int32), `n` | `temperature`, `topP`, `seed`, `candidateCount` |
+ * | `presence_penalty`, `frequency_penalty` | `presencePenalty`, `frequencyPenalty`; left out when 0; refused when not 0 for Gemini 2.5 and later, which answer "Penalty is not enabled" |
  * | `stop` (string or array) | `stopSequences` (array) |
  * | `response_format: json_object` | `responseMimeType: application/json` |
- * | `response_format: json_schema` | `responseMimeType: application/json` + `responseJsonSchema` (the schema as JSON Schema, only `$schema` dropped; Gemini 2.0+ reads it natively, so no lossy conversion to the OpenAPI subset of `responseSchema`) |
- * | `tools` of type `function` (and legacy `functions`) | `tools: [{functionDeclarations: [{name, description, parametersJsonSchema}]}]` (`strict` dropped) |
+ * | `response_format: json_schema` | `responseMimeType: application/json` + `responseJsonSchema` (the schema as JSON Schema, only `$schema` dropped; Gemini 2.0+ reads it natively, so no lossy conversion to the OpenAPI subset of `responseSchema`); a keyword Gemini does not support is refused (see `response-schema.ts`) |
+ * | `tools` of type `function` (and legacy `functions`) | `tools: [{functionDeclarations: [{name, description, parametersJsonSchema}]}]` (`strict` dropped); names as tool.proto allows: a letter or `_` first, then letters, digits, `_`, `.`, `-`, 64 at most |
  * | `tool_choice` `none` / `auto` / `required` | `toolConfig.functionCallingConfig.mode` `NONE` / `AUTO` / `ANY` |
  * | `tool_choice {type: function, function: {name}}`, `allowed_tools` with mode `required` | mode `ANY` + `allowedFunctionNames` |
  * | `model` | dropped: a Vertex job runs one model, named at job creation |
@@ -42,6 +45,11 @@ import type {
  * Accepted without effect: `user`, `metadata`, `store`, `service_tier`, `safety_identifier`, `prompt_cache_key`,
  * `stream: false`, `stream_options`, `parallel_tool_calls: true`, `logprobs: false`, `modalities: ["text"]`,
  * an empty `logit_bias`, message `name`s and assistant `refusal`s, image `detail`; any parameter set to `null`.
+ *
+ * What Vertex would refuse row by row, hours later, is refused at upload instead, naming the line: function
+ * names, seeds and response schemas outside Gemini's rules, penalties on Gemini 2.5 and later. The Gemini
+ * version is read from `model` (`gemini-2.5-flash`, `google/gemini-3-pro-preview`, …); a tuned model's name
+ * says none, and its penalties are passed on.
  *
  * Refused with a 400 `unsupported_for_provider` naming the line and the parameter: audio (input parts,
  * `audio`, audio `modalities`), `logprobs: true` / `top_logprobs`, a non-empty `logit_bias`,
@@ -123,6 +131,15 @@ const MIME_BY_EXTENSION: Readonly<Record<string, string>> = {
   mpeg: 'video/mpeg',
   webm: 'video/webm',
 }
+
+/** Function names tool.proto allows. */
+const FUNCTION_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/
+
+/** The range of Gemini's `seed`, an int32. */
+const INT32 = { min: -(2 ** 31), max: 2 ** 31 - 1 }
+
+/** The first Gemini version that refuses penalties ("Penalty is not enabled"). */
+const NO_PENALTY_VERSION = 2.5
 
 const DATA_URL = /^data:([a-z0-9.+-]+\/[a-z0-9.+-]+)((?:;[^;,]*)*?);base64,([A-Za-z0-9+/]*={0,2})$/i
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
@@ -471,6 +488,8 @@ function assistantParts(message: Json, path: string, calls: Map<string, string>)
         throw unsupported(callPath, `'${callPath}' must be a function tool call.`)
       }
       const part = functionCallPart(call.function, `${callPath}.function`)
+      const signature = thoughtSignatureOf(call.id)
+      if (signature) part.thoughtSignature = signature
       if (typeof call.id === 'string') calls.set(call.id, part.functionCall!.name)
       parts.push(part)
     })
@@ -555,15 +574,41 @@ function convertGenerationConfig(body: Json): GeminiGenerationConfig {
     const stop = stopSequences(body.stop)
     if (stop.length > 0) config.stopSequences = stop
   }
-  if (isSet(body.seed)) config.seed = integer(body.seed, 'seed')
+  if (isSet(body.seed)) {
+    const seed = integer(body.seed, 'seed')
+    if (seed < INT32.min || seed > INT32.max) {
+      throw invalidValue(
+        'seed',
+        `'seed' must be from ${INT32.min} to ${INT32.max} on Vertex AI (Gemini's seed is an int32).`,
+      )
+    }
+    config.seed = seed
+  }
   if (isSet(body.n)) {
     const n = integer(body.n, 'n', 1)
     if (n !== 1) config.candidateCount = n
   }
-  if (isSet(body.presence_penalty)) config.presencePenalty = finite(body.presence_penalty, 'presence_penalty')
-  if (isSet(body.frequency_penalty)) config.frequencyPenalty = finite(body.frequency_penalty, 'frequency_penalty')
+  const presence = penalty(body, 'presence_penalty')
+  if (presence !== undefined) config.presencePenalty = presence
+  const frequency = penalty(body, 'frequency_penalty')
+  if (frequency !== undefined) config.frequencyPenalty = frequency
   if (isSet(body.response_format)) Object.assign(config, responseFormat(body.response_format))
   return config
+}
+
+/** A penalty to send: none when absent or 0; refused when the model refuses penalties. */
+function penalty(body: Json, param: 'presence_penalty' | 'frequency_penalty'): number | undefined {
+  if (!isSet(body[param])) return undefined
+  const value = finite(body[param], param)
+  if (value === 0) return undefined
+  const version = geminiVersion(body.model)
+  if (version !== undefined && version >= NO_PENALTY_VERSION) {
+    throw unsupported(
+      param,
+      `'${param}' is not supported by ${modelIdOf(String(body.model))} on Vertex AI (Gemini ${NO_PENALTY_VERSION} and later refuse penalties); remove it or set it to 0.`,
+    )
+  }
+  return value
 }
 
 function stopSequences(stop: unknown): string[] {
@@ -584,7 +629,13 @@ function responseFormat(format: unknown): GeminiGenerationConfig {
       if (!isObject(spec)) throw invalidType('response_format.json_schema', 'an object', spec)
       if (!isSet(spec.schema)) return { responseMimeType: 'application/json' }
       if (!isObject(spec.schema)) throw invalidType('response_format.json_schema.schema', 'an object', spec.schema)
-      return { responseMimeType: 'application/json', responseJsonSchema: jsonSchema(spec.schema) }
+      const schema = jsonSchema(spec.schema)
+      const problem = responseSchemaProblem(schema)
+      if (problem) {
+        const param = `response_format.json_schema.schema${problem.path}`
+        throw unsupported(param, `'${param}' ${problem.message} in a response schema on Vertex AI.`)
+      }
+      return { responseMimeType: 'application/json', responseJsonSchema: schema }
     }
     default:
       throw unsupported(
@@ -625,6 +676,12 @@ function convertFunctions(functions: unknown): GeminiFunctionDeclaration[] {
 function functionDeclaration(fn: unknown, path: string): GeminiFunctionDeclaration {
   if (!isObject(fn) || typeof fn.name !== 'string' || fn.name === '') {
     throw invalidType(`${path}.name`, 'a non-empty string', isObject(fn) ? fn.name : fn)
+  }
+  if (!FUNCTION_NAME.test(fn.name)) {
+    throw invalidValue(
+      `${path}.name`,
+      `'${path}.name' (${clip(fn.name)}) must start with a letter or an underscore and hold only letters, digits, '_', '.' and '-', at most 64 of them, on Vertex AI.`,
+    )
   }
   const declaration: GeminiFunctionDeclaration = { name: fn.name }
   if (typeof fn.description === 'string') declaration.description = fn.description

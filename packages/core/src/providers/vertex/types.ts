@@ -63,6 +63,8 @@ export interface VertexBatchJob {
 export interface GeminiPart {
   text?: string
   thought?: boolean
+  /** Opaque (base64) context of the model's thinking; Gemini 3 needs a function call's back with it. */
+  thoughtSignature?: string
   inlineData?: { mimeType: string; data: string }
   fileData?: { mimeType: string; fileUri: string }
   functionCall?: { name: string; args?: Record<string, unknown>; id?: string }
