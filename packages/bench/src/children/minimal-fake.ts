@@ -9,19 +9,31 @@ export interface MinimalFakeOptions {
   batchStatus?: 'validating' | 'completed'
 }
 
+/** Calls a fake has answered since it started, as `GET /bench/calls` tells them. */
+export interface UpstreamCalls {
+  /** Every request but `GET /bench/calls` itself. */
+  requests: number
+  /** `GET /v1/batches/{id}`: reads of one batch. */
+  batchReads: number
+}
+
 /**
  * The least an OpenAI Files + Batches upstream must do for the bench's calls, and nothing more:
  * uploads are read and counted, not parsed or stored; batches never advance. It keeps the upstream
  * cheap so that a gateway's own cost shows. Routes: `POST /v1/files`, `GET|DELETE /v1/files/{id}`,
- * `POST /v1/batches`, `GET /v1/batches/{id}`.
+ * `POST /v1/batches`, `GET /v1/batches/{id}`, and `GET /bench/calls` ({@link UpstreamCalls}, for the
+ * bench alone).
  */
 export function createMinimalFake(options: MinimalFakeOptions): Server {
   const expected = `Bearer ${options.apiKey}`
   const status = options.batchStatus ?? 'validating'
   const batches = new Map<string, string>()
   const files = new Map<string, string>()
+  const calls: UpstreamCalls = { requests: 0, batchReads: 0 }
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method === 'GET' && req.url === '/bench/calls') return send(res, 200, JSON.stringify(calls))
+    calls.requests++
     if (req.headers.authorization !== expected) return send(res, 401, error('Incorrect API key provided.'))
     const url = req.url ?? '/'
     const path = url.includes('?') ? url.slice(0, url.indexOf('?')) : url
@@ -44,6 +56,7 @@ export function createMinimalFake(options: MinimalFakeOptions): Server {
       }
     }
     if (collection === 'batches') {
+      if (id !== undefined && req.method === 'GET') calls.batchReads++
       if (id === undefined && req.method === 'POST') {
         const body = await readJson(req)
         const batch = batchObject(`batch_${randomBytes(16).toString('hex')}`, status, body)
