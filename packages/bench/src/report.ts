@@ -270,7 +270,8 @@ const READS_PROSE = [
   `Each run lasts ${FULL.reads.runSeconds} s, two whole windows, then finishes the reads in flight. "upstream calls per read" ` +
     "is every request the fake received from the run's start until its last read was answered (background refreshes and " +
     'the tracker\'s polls included), divided by the reads answered. "per batch per window" is the fake\'s reads of single ' +
-    `batches over exactly the ${FULL.reads.runSeconds} s, divided by the ${FULL.reads.batches} batches and by the two windows. ` +
+    `batches that reached it over exactly the ${FULL.reads.runSeconds} s, timed on its own clock, divided by the ` +
+    `${FULL.reads.batches} batches and by the two windows. ` +
     `Whole windows keep that figure honest: a batch refreshed once per window is refreshed at most twice in ${FULL.reads.runSeconds} s, ` +
     'while a 12 s span could hold three of its refreshes (at 0.1, 5.2 and 10.3 s) and read 1.25; so could a span stretched ' +
     'by the last reads, which take up to a few hundred ms at 50 readers.',

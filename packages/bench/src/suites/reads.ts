@@ -81,7 +81,7 @@ export async function runReads(config: BenchConfig, redis: boolean, log: Log): P
               p50Ms: quantile(r.latencies, 0.5),
               p99Ms: quantile(r.latencies, 0.99),
               upstreamPerRead: r.requests / r.reads,
-              upstreamPerBatchWindow: r.batchReads / entry.ids.length / (r.batchReadSeconds / window),
+              upstreamPerBatchWindow: r.batchReads / entry.ids.length / (reads.runSeconds / window),
               errors: r.errors,
             }
             const key = `${read}/${readers}`
@@ -130,15 +130,16 @@ async function seed(agent: Agent, target: Target, count: number): Promise<string
 }
 
 /** What the fake has answered so far, asked of it directly (not through the delay proxy). */
-async function upstreamCalls(agent: Agent, target: Target): Promise<UpstreamCalls> {
-  const response = await request(`${target.upstream.origin}/bench/calls`, { dispatcher: agent })
-  return (await response.body.json()) as UpstreamCalls
+async function upstreamCalls(agent: Agent, target: Target, span = { from: 0, to: 0 }): Promise<UpstreamCalls> {
+  const url = `${target.upstream.origin}/bench/calls?from=${span.from}&to=${span.to}`
+  return (await (await request(url, { dispatcher: agent })).body.json()) as UpstreamCalls
 }
 
 /**
  * `readers` closed-loop clients read for `seconds`, then finish the reads they have started. The
- * provider's calls are counted twice: over exactly `seconds` (a span of whole freshness windows,
- * however long the last reads take), and until the last read is answered (all the calls the reads made).
+ * provider's calls are counted until the last read is answered (all the calls the reads made), and
+ * its reads of single batches over exactly `seconds` on the fake's own clock, where they arrive: a
+ * span of whole freshness windows, however long the last reads take.
  */
 async function readRun(agent: Agent, target: Target, ids: string[], read: ReadKind, readers: number, seconds: number) {
   const latencies: number[] = []
@@ -148,10 +149,6 @@ async function readRun(agent: Agent, target: Target, ids: string[], read: ReadKi
   const before = await upstreamCalls(agent, target)
   const begin = performance.now()
   const deadline = begin + seconds * 1000
-  const atDeadline = sleep(seconds * 1000).then(async () => {
-    const span = (performance.now() - begin) / 1000
-    return { span, calls: await upstreamCalls(agent, target) }
-  })
   const reader = async () => {
     while (performance.now() < deadline) {
       const t0 = performance.now()
@@ -173,17 +170,18 @@ async function readRun(agent: Agent, target: Target, ids: string[], read: ReadKi
   }
   await Promise.all(Array.from({ length: readers }, reader))
   const elapsed = (performance.now() - begin) / 1000
-  const [after, windowed] = await Promise.all([upstreamCalls(agent, target), atDeadline])
+  // Readers that gave up early must not cut the span short. Past the deadline here, the span has
+  // ended on the fake's clock too: `before` was taken there before `begin`.
+  await sleep(deadline - performance.now())
+  const after = await upstreamCalls(agent, target, { from: before.atMs, to: before.atMs + seconds * 1000 })
   if (firstError) process.stderr.write(`  ${target.label}: ${errors} failed reads, first: ${String(firstError)}\n`)
   return {
     reads: latencies.length,
     errors,
     seconds: elapsed,
     latencies,
-    /** Every call to the provider from the start to the last read answered. */
     requests: after.requests - before.requests,
-    /** Reads of single batches over exactly the run's `seconds`, and how long that span really was. */
-    batchReads: windowed.calls.batchReads - before.batchReads,
-    batchReadSeconds: windowed.span,
+    /** Reads of single batches that reached the fake over exactly `seconds`. */
+    batchReads: after.batchReadsBetween,
   }
 }
