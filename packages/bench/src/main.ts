@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { buildChildren } from './build.js'
 import { type BenchConfig, FULL, QUICK } from './config.js'
-import { EMPTY_DOC, parseDoc, parseLegacyDoc } from './doc.js'
+import { EMPTY_DOC, parseDoc } from './doc.js'
 import { REPO_ROOT } from './hosts.js'
 import { cpuSnapshot, machineInfo, otherCores } from './machine.js'
 import { formatTopSelfTime, mainThreadProfiles, selfTimeByPackage, topSelfTime } from './profile.js'
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     baseline,
   }
   // A run that writes keeps the figures it did not measure again; one that only prints shows its own.
-  const previous = write && existsSync(write) ? await previousDoc(write) : EMPTY_DOC
+  const previous = write && existsSync(write) ? parseDoc(await readFile(write, 'utf8')) : EMPTY_DOC
   const report = renderReport(results, config, run, machine, previous)
   log(`\n${report}`)
   log(`Measured in ${minutes.toFixed(1)} minutes.`)
@@ -143,12 +143,6 @@ async function main(): Promise<void> {
   log(
     `\nWritten to ${target}${write ? '' : ' (docs/benchmarks.md is updated by a full run of every suite, or with --write)'}`,
   )
-}
-
-/** The figures of a file the bench wrote before, whether or not its blocks are marked yet. */
-async function previousDoc(path: string) {
-  const text = await readFile(path, 'utf8')
-  return text.includes('<!-- bench:') ? parseDoc(text) : parseLegacyDoc(text)
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
