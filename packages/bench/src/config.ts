@@ -27,6 +27,19 @@ export interface BenchConfig {
     /** `GET /batches?limit=100` calls per run. */
     callsPerRun: number
   }
+  reads: {
+    /** Unfinished batches created for one owner: a list of 100 is all of them. */
+    batches: number
+    /** How long the provider takes to answer, in ms. */
+    upstreamDelayMs: number
+    /** batchkit's freshness window, in ms: its default, which the bench leaves as it is. */
+    freshnessMs: number
+    /** Concurrent closed-loop readers, one row each. */
+    readers: number[]
+    /** Each run's length: whole freshness windows, so a batch refreshed once per window is refreshed at most that often in it. */
+    runSeconds: number
+    warmupSeconds: number
+  }
 }
 
 const MB = 1_000_000
@@ -40,6 +53,7 @@ export const FULL: BenchConfig = {
   upload: { sizes: [200 * MB, 1000 * MB], lineBytes: 4_096 },
   aggregation: { sizes: [200 * MB, 1000 * MB] },
   listing: { batches: 10_000, callsPerRun: 100 },
+  reads: { batches: 100, upstreamDelayMs: 200, freshnessMs: 5_000, readers: [1, 50], runSeconds: 10, warmupSeconds: 2 },
 }
 
 /** A smoke run in about a minute: every path once or twice, small files. Its figures are not the benchmark. */
@@ -51,4 +65,5 @@ export const QUICK: BenchConfig = {
   upload: { sizes: [20 * MB, 100 * MB], lineBytes: 4_096 },
   aggregation: { sizes: [5 * MB, 20 * MB] },
   listing: { batches: 500, callsPerRun: 5 },
+  reads: { batches: 100, upstreamDelayMs: 200, freshnessMs: 5_000, readers: [1, 50], runSeconds: 5, warmupSeconds: 1 },
 }

@@ -1,11 +1,18 @@
 import type { Spread } from './stats.js'
 
-/** A Markdown table with a header row; cells are escaped for `|`. */
-export function markdownTable(header: string[], rows: string[][], align?: ('l' | 'r')[]): string {
-  const escapeCell = (cell: string) => cell.replaceAll('|', '\\|')
-  const line = (cells: string[]) => `| ${cells.map(escapeCell).join(' | ')} |`
+/** A Markdown table with a header row; cells are escaped for `|`, rows given as text are kept as they are. */
+export function markdownTable(header: string[], rows: (string[] | string)[], align?: ('l' | 'r')[]): string {
   const rule = header.map((_, i) => ((align?.[i] ?? 'l') === 'r' ? '---:' : '---'))
-  return [line(header), `| ${rule.join(' | ')} |`, ...rows.map(line)].join('\n')
+  return [
+    markdownRow(header),
+    `| ${rule.join(' | ')} |`,
+    ...rows.map((row) => (typeof row === 'string' ? row : markdownRow(row))),
+  ].join('\n')
+}
+
+/** One row of a Markdown table; cells are escaped for `|`. */
+function markdownRow(cells: string[]): string {
+  return `| ${cells.map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`
 }
 
 /** A number with thousands separators and `digits` decimals. */

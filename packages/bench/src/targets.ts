@@ -9,6 +9,8 @@ export interface UpstreamOptions {
   kind: 'minimal' | 'testkit'
   /** The minimal fake only: create every batch already `completed`. */
   completedBatches?: boolean
+  /** Hold every answer of the fake back this long (testkit's delay proxy between the gateway and the fake). */
+  delayMs?: number
 }
 
 /** Where the bench's calls go. */
@@ -26,6 +28,7 @@ export interface Target {
   headers: Record<string, string>
   /** The process whose memory is the path's: the gateway's, or the fake's for the direct path. */
   server: ServerProcess
+  /** The fake itself, never behind the delay proxy. */
   upstream: ServerProcess
   stop(): Promise<void>
 }
@@ -42,7 +45,7 @@ export function targetUnavailable(spec: TargetSpec): string | undefined {
   return spec.kind === 'batchkit' ? unavailable(spec.host) : undefined
 }
 
-/** Starts a fake upstream, then the target in front of it, each in a process of its own. */
+/** Starts a fake upstream, a delay proxy in front of it if asked, then the target, each in a process of its own. */
 export async function startTarget(
   spec: TargetSpec,
   upstreamOptions: UpstreamOptions,
@@ -58,8 +61,16 @@ export async function startTarget(
       BENCH_BATCH_STATUS: upstreamOptions.completedBatches ? 'completed' : 'validating',
     },
   })
-  const upstreamURL = `${upstream.origin}/v1`
+  let proxy: ServerProcess | undefined
   try {
+    if (upstreamOptions.delayMs !== undefined) {
+      proxy = await startServer({
+        name: `${label}: delay proxy`,
+        args: builtChild('delay-proxy'),
+        env: { BENCH_PROXY_PORT: String(upstream.port), BENCH_PROXY_DELAY_MS: String(upstreamOptions.delayMs) },
+      })
+    }
+    const upstreamURL = `${(proxy ?? upstream).origin}/v1`
     const server =
       spec.kind === 'direct'
         ? upstream
@@ -95,10 +106,12 @@ export async function startTarget(
       upstream,
       async stop() {
         if (server !== upstream) await server.stop()
+        await proxy?.stop()
         await upstream.stop()
       },
     }
   } catch (error) {
+    await proxy?.stop()
     await upstream.stop()
     throw error
   }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { performance } from 'node:perf_hooks'
 
 /** Options of {@link createMinimalFake}. */
 export interface MinimalFakeOptions {
@@ -9,19 +10,48 @@ export interface MinimalFakeOptions {
   batchStatus?: 'validating' | 'completed'
 }
 
+/** Calls a fake has answered since it started, as `GET /bench/calls?from=<ms>&to=<ms>` tells them. */
+export interface UpstreamCalls {
+  /** The fake's clock (`performance.now()`) when it answered. */
+  atMs: number
+  /** Every request but `GET /bench/calls` itself. */
+  requests: number
+  /** `GET /v1/batches/{id}`: reads of one batch. */
+  batchReads: number
+  /** Reads of one batch that arrived from `from` (included) to `to` (excluded) on the fake's clock; 0 without them. */
+  batchReadsBetween: number
+}
+
 /**
  * The least an OpenAI Files + Batches upstream must do for the bench's calls, and nothing more:
  * uploads are read and counted, not parsed or stored; batches never advance. It keeps the upstream
  * cheap so that a gateway's own cost shows. Routes: `POST /v1/files`, `GET|DELETE /v1/files/{id}`,
- * `POST /v1/batches`, `GET /v1/batches/{id}`.
+ * `POST /v1/batches`, `GET /v1/batches/{id}`, and `GET /bench/calls` ({@link UpstreamCalls}, for the
+ * bench alone).
  */
 export function createMinimalFake(options: MinimalFakeOptions): Server {
   const expected = `Bearer ${options.apiKey}`
   const status = options.batchStatus ?? 'validating'
   const batches = new Map<string, string>()
   const files = new Map<string, string>()
+  let requests = 0
+  /** When each read of one batch arrived, on this process's clock. */
+  const batchReads: number[] = []
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method === 'GET' && req.url?.startsWith('/bench/calls')) {
+      const query = new URL(req.url, 'http://fake').searchParams
+      const [from, to] = [Number(query.get('from') ?? 0), Number(query.get('to') ?? 0)]
+      const between = batchReads.filter((at) => at >= from && at < to).length
+      const calls: UpstreamCalls = {
+        atMs: performance.now(),
+        requests,
+        batchReads: batchReads.length,
+        batchReadsBetween: between,
+      }
+      return send(res, 200, JSON.stringify(calls))
+    }
+    requests++
     if (req.headers.authorization !== expected) return send(res, 401, error('Incorrect API key provided.'))
     const url = req.url ?? '/'
     const path = url.includes('?') ? url.slice(0, url.indexOf('?')) : url
@@ -44,6 +74,7 @@ export function createMinimalFake(options: MinimalFakeOptions): Server {
       }
     }
     if (collection === 'batches') {
+      if (id !== undefined && req.method === 'GET') batchReads.push(performance.now())
       if (id === undefined && req.method === 'POST') {
         const body = await readJson(req)
         const batch = batchObject(`batch_${randomBytes(16).toString('hex')}`, status, body)
