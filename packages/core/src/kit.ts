@@ -74,9 +74,15 @@ export interface BatchKitOptions {
   reconcile?: ReconcileOptions
   /** Batch prices per model, over or beside the built-in table (USD per million tokens). */
   prices?: Record<string, PriceOverride>
-  /** A structured logger with pino's methods. @default silent */
+  /**
+   * A structured logger with pino's methods. Without one batchkit logs nothing, but still warns of
+   * an unpriced model through `process.emitWarning` (code `BATCHKIT_UNPRICED_MODEL`). @default silent
+   */
   logger?: Logger
-  /** Told about failures no caller can be shown, such as a failed clean-up or callback. @default a line on stderr */
+  /**
+   * Told about failures no caller can be shown, such as a failed clean-up or callback.
+   * @default the logger's `error` when a logger is given, else a line on stderr
+   */
   onError?: ErrorReporter
   /** The lists and leases beside the records. @default chosen to fit the store (Redis, PostgreSQL, or this process) */
   coordination?: Coordination
@@ -105,15 +111,19 @@ export interface BatchKit {
 export function createBatchKit(options: BatchKitOptions): BatchKit {
   const keyv = options.store ?? new Keyv()
   makeStoreStrict(keyv)
-  const reportError: ErrorReporter = options.onError ?? defaultReporter
+  const logger = options.logger ?? SILENT_LOGGER
+  const reportError: ErrorReporter =
+    options.onError ?? (options.logger ? loggerReporter(options.logger) : stderrReporter)
   const guard = new StoreGuard(storeTimeout(options.storeTimeoutMs), reportError)
   const { index, leases } = guardCoordination(options.coordination ?? coordinationFor(keyv), guard)
-  const logger = options.logger ?? SILENT_LOGGER
   const holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
   const store = new RecordStore(keyv, index, guard)
   const providers = new ProviderRegistry(options.providers, options.defaultProvider, options.models)
   const pricing = createPricing(options.prices, {
-    onUnpricedModel: (model) => logger.warn({ model }, 'batchkit has no price for this model: its cost is null'),
+    // Without a logger, the pricing's own default warns through the process.
+    onUnpricedModel: options.logger
+      ? (model) => logger.warn({ model }, 'batchkit has no price for this model: its cost is null')
+      : undefined,
   })
   const outbox = new EventOutbox(
     options.callbacks ?? [],
@@ -151,10 +161,15 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     outbox,
     runDeferredDelete: (id) => files.runDeferredDelete(id),
   })
+  // Nudges run in the background; `close` waits for them, so none touches a store the caller has closed.
+  const nudges = new Set<Promise<void>>()
   const settle: FinishBatch = (batch) =>
     finish(batch).catch((error: unknown) => {
       // The tracker bills it on its next poll: ask for that now.
-      tracker?.nudge(batch.id).catch((e) => reportError(e, `nudging the tracker for ${batch.id}`))
+      const nudge = (tracker?.nudge(batch.id) ?? Promise.resolve())
+        .catch((e) => reportError(e, `nudging the tracker for ${batch.id}`))
+        .finally(() => nudges.delete(nudge))
+      nudges.add(nudge)
       throw error
     })
   const batches = new BatchService(
@@ -205,6 +220,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     multiInstanceSafe: index.shared && leases.shared,
     close: once(async () => {
       await Promise.all([tracker?.stop(), outbox.stop(), reconciler.stop(), batches.idle()])
+      await Promise.all(nudges)
       await providers.close()
     }),
   }
@@ -216,7 +232,12 @@ function storeTimeout(ms: number | undefined): number {
   return ms
 }
 
-function defaultReporter(error: unknown, context: string): void {
+/** Failures to the user's logger, as pino takes an error: under `err`. */
+function loggerReporter(logger: Logger): ErrorReporter {
+  return (error, context) => logger.error({ err: error, context }, `batchkit error while ${context}`)
+}
+
+function stderrReporter(error: unknown, context: string): void {
   const message = error instanceof Error ? (error.stack ?? error.message) : String(error)
   process.stderr.write(`[batchkit] error while ${context}: ${message}\n`)
 }

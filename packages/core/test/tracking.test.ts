@@ -211,6 +211,56 @@ describe('callbacks that fail', () => {
   })
 })
 
+describe('nothing silent without a logger or an onError', () => {
+  it('warns of an unpriced model through the process when no logger is given', async () => {
+    const warnings: Error[] = []
+    const onWarning = (warning: Error) => void warnings.push(warning)
+    process.on('warning', onWarning)
+    const events: BatchEvent[] = []
+    const kit = kitWith({ events })
+    try {
+      const batch = await submit(kit, lines(1, { model: 'my-unlisted-model' }))
+      await until('batch_success', () => (ended(events, batch.id).length ? true : undefined))
+      await until('the warning', () => warnings.find((w) => w.message.includes('my-unlisted-model')))
+      const warning = warnings.find((w) => w.message.includes('my-unlisted-model')) as Error & { code?: string }
+      expect(warning.code).toBe('BATCHKIT_UNPRICED_MODEL')
+    } finally {
+      process.off('warning', onWarning)
+      await kit.close()
+    }
+  })
+
+  it("reports failures to the logger's error when no onError is given", async () => {
+    const logged: Array<{ fields: Record<string, unknown>; message?: string }> = []
+    const logger = {
+      debug() {},
+      info() {},
+      warn() {},
+      error: (fields: Record<string, unknown>, message?: string) => void logged.push({ fields, message }),
+    }
+    const kit = kitWith({
+      logger,
+      onError: undefined,
+      callbacks: [
+        () => {
+          throw new Error('callback bug')
+        },
+      ],
+      delivery: { pollIntervalMs: 10, retryDelayMs: 5, maxAttempts: 1 },
+    })
+    try {
+      await submit(kit, lines(1))
+      const entry = await until('a logged failure', () =>
+        logged.find((l) => String(l.fields.context).includes('given up')),
+      )
+      expect((entry.fields.err as Error).message).toBe('callback bug')
+      expect(entry.message).toBe(`batchkit error while ${entry.fields.context}`)
+    } finally {
+      await kit.close()
+    }
+  })
+})
+
 const [redis] = await testBackends(['redis'])
 
 describe.each([redis])('three instances sharing $label', (backend) => {

@@ -180,7 +180,7 @@ function applyOverride(model: string, base: ModelPrice | undefined, override: Pr
 
 function emitUnpricedWarning(model: string): void {
   process.emitWarning(
-    `No batch price for model "${model}": its cost is null. Add it with createPricing({ "${model}": { inputPerMTok, cachedInputPerMTok, outputPerMTok } }).`,
+    `No batch price for model "${model}": its cost is null. Add it to createBatchKit's prices: { "${model}": { inputPerMTok, cachedInputPerMTok, outputPerMTok } }.`,
     { code: 'BATCHKIT_UNPRICED_MODEL' },
   )
 }
