@@ -18,7 +18,7 @@ import { createPricing, type PriceOverride } from './pricing/cost.js'
 import { ProviderRegistry } from './providers/registry.js'
 import type { ModelRoute } from './providers/routing.js'
 import type { Provider } from './providers/types.js'
-import { makeStoreStrict } from './store/adapters.js'
+import { adapterOf, makeStoreStrict } from './store/adapters.js'
 import { type Coordination, coordinationFor } from './store/create-index.js'
 import { DueQueue } from './store/due-queue.js'
 import { DEFAULT_STORE_TIMEOUT_MS, StoreGuard } from './store/guard.js'
@@ -116,6 +116,8 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     options.onError ?? (options.logger ? loggerReporter(options.logger) : stderrReporter)
   const guard = new StoreGuard(storeTimeout(options.storeTimeoutMs), reportError)
   const { index, leases } = guardCoordination(options.coordination ?? coordinationFor(keyv), guard)
+  const multiInstanceSafe = index.shared && leases.shared
+  if (!multiInstanceSafe && !(adapterOf(keyv) instanceof Map)) warnSingleInstance(options.logger)
   const holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
   const store = new RecordStore(keyv, index, guard)
   const providers = new ProviderRegistry(options.providers, options.defaultProvider, options.models)
@@ -217,7 +219,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     batches,
     http: createHttpHandler({ files, batches, authenticate: options.authenticate, reportError }),
     authenticated: options.authenticate !== undefined,
-    multiInstanceSafe: index.shared && leases.shared,
+    multiInstanceSafe,
     close: once(async () => {
       await Promise.all([tracker?.stop(), outbox.stop(), reconciler.stop(), batches.idle()])
       await Promise.all(nudges)
@@ -230,6 +232,18 @@ function storeTimeout(ms: number | undefined): number {
   if (ms === undefined) return DEFAULT_STORE_TIMEOUT_MS
   if (!Number.isFinite(ms) || ms <= 0) throw new Error(`storeTimeoutMs must be a positive number, not ${ms}`)
   return ms
+}
+
+/**
+ * A store outside this process with lists and leases inside it: two instances on it would each keep
+ * their own lists and leases, so say so loudly, to the logger and to the process.
+ */
+function warnSingleInstance(logger: Logger | undefined): void {
+  const message =
+    "batchkit keeps this store's lists and leases in this process (it is neither Redis nor PostgreSQL): " +
+    'run one instance on it, or pass `coordination` to createBatchKit.'
+  logger?.warn({ multiInstanceSafe: false }, message)
+  process.emitWarning(message, { code: 'BATCHKIT_SINGLE_INSTANCE_STORE' })
 }
 
 /** Failures to the user's logger, as pino takes an error: under `err`. */

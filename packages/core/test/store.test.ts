@@ -1,4 +1,4 @@
-import type { Keyv } from 'keyv'
+import { Keyv } from 'keyv'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
@@ -165,6 +165,50 @@ describe.each(backends)('records and lists in $label', (backend) => {
     expect(kit.multiInstanceSafe).toBe(backend.multiInstanceSafe)
     expect(index.shared).toBe(backend.multiInstanceSafe)
     await kit.close()
+  })
+
+  it('warns at start only when a store outside this process would keep its lists in this process', async () => {
+    const warnings: Array<Error & { code?: string }> = []
+    const onWarning = (warning: Error) => void warnings.push(warning)
+    process.on('warning', onWarning)
+    // A store adapter batchkit does not recognise, kept elsewhere as far as batchkit can tell.
+    const elsewhere = new Map<string, unknown>()
+    const unrecognised = new Keyv({
+      store: {
+        get: async (key: string) => elsewhere.get(key),
+        set: async (key: string, value: unknown) => void elsewhere.set(key, value),
+        delete: async (key: string) => elsewhere.delete(key),
+        clear: async () => elsewhere.clear(),
+        on: () => undefined,
+      },
+    })
+    const logged: string[] = []
+    const logger = {
+      debug() {},
+      info() {},
+      error() {},
+      warn: (_: unknown, message?: string) => void logged.push(message ?? ''),
+    }
+    const kits = [
+      createBatchKit({ store: keyv, providers: { openai: openai({ apiKey: 'sk-unused' }) }, onError: () => {} }),
+      createBatchKit({
+        store: unrecognised,
+        providers: { openai: openai({ apiKey: 'sk-unused' }) },
+        onError: () => {},
+        logger,
+      }),
+    ]
+    try {
+      await new Promise((resolve) => setImmediate(resolve)) // warnings are emitted on the next tick
+      const mine = warnings.filter((w) => w.code === 'BATCHKIT_SINGLE_INSTANCE_STORE')
+      expect(mine).toHaveLength(1)
+      expect(mine[0]?.message).toMatch(/run one instance on it, or pass `coordination`/)
+      expect(logged).toEqual([mine[0]?.message])
+      expect(kits.map((kit) => kit.multiInstanceSafe)).toEqual([backend.multiInstanceSafe, false])
+    } finally {
+      process.off('warning', onWarning)
+      await Promise.all(kits.map((kit) => kit.close()))
+    }
   })
 
   it('lists files newest first, and oldest first with order asc', async () => {
