@@ -181,6 +181,44 @@ describe('following a batch to its end', () => {
   })
 })
 
+describe('a finish cut short after its event was delivered', () => {
+  /** A store in which an instance "dies" each time it tries to drop a finished batch from its schedule. */
+  class DyingAtScheduleDrop extends Keyv {
+    dying = true
+    scheduleDropped = false
+    override async delete(key: string | string[]): Promise<boolean> {
+      if ([key].flat().some((k) => k.startsWith('batchkit:tracking:'))) {
+        if (this.dying) throw new Error('the instance died before it dropped the batch from its schedule')
+        this.scheduleDropped = true
+      }
+      return super.delete(key)
+    }
+  }
+
+  it('runs the finish again after a restart, and does not deliver batch_success a second time', async () => {
+    const store = new DyingAtScheduleDrop()
+    const before: BatchEvent[] = []
+    const first = kitWith({ store, events: before })
+    const batch = await submit(first, lines(2))
+    await until('batch_success', () => (ended(before, batch.id).length ? true : undefined))
+    // The event is delivered, the batch still on the schedule: the instance keeps retrying the finish, then dies.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    await first.close()
+
+    store.dying = false
+    const after: BatchEvent[] = []
+    const second = kitWith({ store, events: after })
+    try {
+      await until('the finish to run again', () => (store.scheduleDropped ? true : undefined))
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(ended(before, batch.id).map((e) => e.type)).toEqual(['batch_success'])
+      expect(ended(after, batch.id)).toEqual([])
+    } finally {
+      await second.close()
+    }
+  })
+})
+
 describe('callbacks that fail', () => {
   it('never change an API response or stop other events; they are retried, then reported', async () => {
     const delivered: BatchEvent[] = []
