@@ -113,7 +113,7 @@ describe('following a batch to its end', () => {
       expect(success?.responseCost).toBeCloseTo(cost, 9)
       expect(success?.byModel['gpt-4o-mini']?.cost).toBeCloseTo(cost, 9)
       expect(success?.unpricedModels).toEqual([])
-      expect(success?.timings.durationSeconds).toBeGreaterThanOrEqual(0)
+      expect(success?.timings.durationSeconds).toBe(success!.timings.endedAt! - success!.timings.createdAt)
 
       const shown = toBatchObject(await kit.batches.retrieve(alice, batch.id))
       expect(shown.usage).toEqual({
@@ -151,6 +151,32 @@ describe('following a batch to its end', () => {
       expect(warnings).toContainEqual({ model: 'my-private-model' })
     } finally {
       await kit.close()
+    }
+  })
+
+  it('reports how long a batch took: from its creation to its end, as its Batch object shows them', async () => {
+    // A provider that takes its time: one step every 600 ms, so validating → completed spans 1.8 s.
+    const slow = await startFakeOpenAI({ progress: 600 })
+    const events: BatchEvent[] = []
+    const kit = kitWith({ events, providers: { openai: openai({ apiKey: slow.apiKey, baseURL: slow.baseURL }) } })
+    try {
+      const started = Date.now()
+      const batch = await submit(kit, lines(2))
+      const [success] = await until('batch_success', () =>
+        ended(events, batch.id).length ? ended(events, batch.id) : undefined,
+      )
+      const elapsedSeconds = (Date.now() - started) / 1000
+      const shown = toBatchObject(await kit.batches.retrieve(alice, batch.id))
+      expect(shown.status).toBe('completed')
+      expect(success?.timings).toMatchObject({ createdAt: shown.created_at, endedAt: shown.completed_at })
+      const duration = success?.timings.durationSeconds
+      expect(duration).toBe((shown.completed_at as number) - shown.created_at)
+      // Whole seconds of a run of at least 1.8 s: at least 1, and no more than the time the test waited.
+      expect(duration).toBeGreaterThanOrEqual(1)
+      expect(duration).toBeLessThanOrEqual(Math.ceil(elapsedSeconds))
+    } finally {
+      await kit.close()
+      await slow.close()
     }
   })
 
