@@ -311,6 +311,8 @@ export function runConformanceSuite(harness: HostHarness): void {
       'answers $status promptly on a large upload, before it ends, and serves the next request',
       async ({ status, key, host }) => {
         const target = host()
+        const api = client(target)
+        const before = (await api.files.list()).data.length
         const req = uploadRequest(target, key)
         req.on('error', () => undefined)
         const response = new Promise<IncomingMessage>((resolve) => req.once('response', resolve))
@@ -334,7 +336,12 @@ export function runConformanceSuite(harness: HostHarness): void {
         expect(JSON.parse(text).error.code).toBe(status === 401 ? null : 'file_too_large')
         expect(sent).toBeLessThan(200 * 1024 * 1024)
         req.destroy()
-        expect(Array.isArray((await client(target).files.list()).data)).toBe(true)
+        // The next request is served in full: an upload stored and read back, beside nothing of the refused one.
+        const next = await api.files.create({ file: await toFile(Buffer.from(sample), 'next.jsonl'), purpose: 'batch' })
+        expect(next.bytes).toBe(Buffer.byteLength(sample))
+        expect(await (await api.files.content(next.id)).text()).toBe(sample)
+        expect((await api.files.list()).data).toHaveLength(before + 1)
+        await api.files.delete(next.id)
       },
     )
   })

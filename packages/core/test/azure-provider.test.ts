@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { AZURE_EXPIRY_RANGE, type FakeAzure, startFakeAzure } from '@batchkit/testkit'
+import { AZURE_EXPIRY_RANGE, type FakeAzure, fakeUsage, startFakeAzure } from '@batchkit/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { type ApiError, isApiError } from '../src/errors.js'
 import {
@@ -198,7 +198,16 @@ describe.each([
     const { batch, seen } = await runToEnd(p, created.id)
     expect(seen).toEqual(['in_progress', 'finalizing', 'completed'])
     expect(batch.requestCounts).toEqual({ total: 3, completed: 3, failed: 0 })
-    expect(batch.usage?.totalTokens).toBeGreaterThan(0)
+    // The fake's published usage formula, summed over the three requests.
+    const usages = JSONL.trim()
+      .split('\n')
+      .map((l) => fakeUsage(JSON.parse(l)))
+    const sum = (of: (u: (typeof usages)[number]) => number) => usages.reduce((total, u) => total + of(u), 0)
+    expect(batch.usage).toMatchObject({
+      inputTokens: sum((u) => u.prompt_tokens),
+      outputTokens: sum((u) => u.completion_tokens),
+      totalTokens: sum((u) => u.total_tokens),
+    })
     expect(batch.completedAt).toEqual(expect.any(Number))
     // Azure made an empty error file; OpenAI would have none.
     expect(fake.batches.get(created.id)?.error_file_id).toEqual(expect.any(String))

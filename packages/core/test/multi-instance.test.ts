@@ -206,8 +206,10 @@ describe.each(backends)('$label shared by three server instances', (backend) => 
       await Promise.all(kits.map((kit) => kit.batches.idle()))
     }
     const refreshed = await Promise.all(batches.map((batch) => kitFor(0).batches.retrieve(owner, batch.id)))
-    const outputs = refreshed.flatMap((batch) => [batch.outputFileId, batch.errorFileId].filter((id) => id !== null))
-    expect(outputs.length, 'output files of the finished batches').toBeGreaterThan(0)
+    // Every batch of one valid request completed, with one output file and no error file.
+    expect(refreshed.map((batch) => [batch.status, batch.errorFileId])).toEqual(batches.map(() => ['completed', null]))
+    const outputs = refreshed.map((batch) => batch.outputFileId)
+    expect(new Set(outputs).size, 'output files of the finished batches').toBe(BATCHES)
     const uploads = new Set(files.map((file) => file.id))
 
     for (const [i, kit] of kits.entries()) {

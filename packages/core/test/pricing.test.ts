@@ -63,12 +63,59 @@ describe('DEFAULT_PRICES', () => {
     }
   })
 
-  it('holds batch rates: half the standard rate (spot checks against the published standard prices)', () => {
-    // Standard gpt-4o 2.50 / 10.00, gpt-5 1.25 / 0.125 / 10.00, gemini-2.5-pro 1.25 / 10.00, embedding-3-small 0.02.
-    expect(DEFAULT_PRICES['gpt-4o']).toMatchObject({ inputPerMTok: 1.25, outputPerMTok: 5 })
-    expect(DEFAULT_PRICES['gpt-5']).toMatchObject({ inputPerMTok: 0.625, cachedInputPerMTok: 0.0625, outputPerMTok: 5 })
-    expect(DEFAULT_PRICES['gemini-2.5-pro']).toMatchObject({ inputPerMTok: 0.625, outputPerMTok: 5 })
-    expect(DEFAULT_PRICES['text-embedding-3-small']).toMatchObject({ inputPerMTok: 0.01, outputPerMTok: 0 })
+  /**
+   * The published batch prices, USD per 1M tokens: [input, cached input, output], written from the providers'
+   * pricing pages (OpenAI's "Batch" table, 2025-08-07; Gemini API Batch Mode, 2025-10-31), not from the table.
+   * Where a Batch table lists no cached-input price, cached tokens are billed as batch input (the figure repeats).
+   */
+  const PUBLISHED_BATCH: Record<string, [input: number, cached: number, output: number]> = {
+    // OpenAI, Batch table (standard in parentheses).
+    'gpt-4o': [1.25, 1.25, 5], // (2.50 / 10.00)
+    'gpt-4o-2024-05-13': [2.5, 2.5, 7.5], // launch snapshot, kept its own price (5.00 / 15.00)
+    'gpt-4o-mini': [0.075, 0.075, 0.3], // (0.15 / 0.60)
+    'gpt-4.1': [1, 1, 4], // (2.00 / 8.00)
+    'gpt-4.1-mini': [0.2, 0.2, 0.8], // (0.40 / 1.60)
+    'gpt-4.1-nano': [0.05, 0.05, 0.2], // (0.10 / 0.40)
+    'gpt-5': [0.625, 0.0625, 5], // (1.25 / 0.125 / 10.00): the Batch table lists cached input
+    'gpt-5-mini': [0.125, 0.0125, 1], // (0.25 / 0.025 / 2.00)
+    'gpt-5-nano': [0.025, 0.0025, 0.2], // (0.05 / 0.005 / 0.40)
+    o1: [7.5, 7.5, 30], // (15.00 / 60.00)
+    o3: [1, 1, 4], // (2.00 / 8.00, since 2025-06-10)
+    'o3-mini': [0.55, 0.55, 2.2], // (1.10 / 4.40)
+    'o4-mini': [0.55, 0.55, 2.2], // (1.10 / 4.40)
+    'text-embedding-3-small': [0.01, 0.01, 0], // (0.02)
+    'text-embedding-3-large': [0.065, 0.065, 0], // (0.13)
+    'text-embedding-ada-002': [0.05, 0.05, 0], // (0.10)
+    // Gemini API, Batch Mode: half the standard input and output; cached tokens at the standard cache price.
+    'gemini-2.0-flash': [0.05, 0.025, 0.2], // (0.10 / 0.025 / 0.40)
+    'gemini-2.0-flash-lite': [0.0375, 0.0375, 0.15], // (0.075 / — / 0.30): no context caching
+    'gemini-2.5-flash': [0.15, 0.03, 1.25], // (0.30 / 0.03 / 2.50), text/image/video input: audio costs more
+    'gemini-2.5-flash-lite': [0.05, 0.01, 0.2], // (0.10 / 0.01 / 0.40)
+    // Uncertain by design: only the ≤200k-token prompt tier; longer prompts cost 1.25 / 0.25 / 7.50 in a batch
+    // and are under-billed (the table's own comment says so, and how to override it).
+    'gemini-2.5-pro': [0.625, 0.125, 5], // (1.25 / 0.125 / 10.00, prompts ≤200k tokens)
+  }
+
+  it('bills every model at its published batch rate (not the standard rate, which is double)', () => {
+    const { pricing, warnings } = quietPricing()
+    expect(Object.keys(DEFAULT_PRICES).sort()).toEqual(Object.keys(PUBLISHED_BATCH).sort())
+    for (const [model, [input, cached, output]] of Object.entries(PUBLISHED_BATCH)) {
+      // A batch of 2M input tokens, half of them from the cache, and 3M output tokens.
+      expect({
+        model,
+        uncachedInput: pricing.costOf(model, usage(1_000_000, 0, 0)),
+        cachedInput: pricing.costOf(model, usage(1_000_000, 1_000_000, 0)),
+        output: pricing.costOf(model, usage(0, 0, 1_000_000)),
+        batch: pricing.costOf(model, usage(2_000_000, 1_000_000, 3_000_000)),
+      }).toEqual({
+        model,
+        uncachedInput: input,
+        cachedInput: cached,
+        output,
+        batch: roundUsd(input + cached + 3 * output),
+      })
+    }
+    expect(warnings).toEqual([])
   })
 
   it('is frozen', () => {

@@ -113,7 +113,7 @@ describe('following a batch to its end', () => {
       expect(success?.responseCost).toBeCloseTo(cost, 9)
       expect(success?.byModel['gpt-4o-mini']?.cost).toBeCloseTo(cost, 9)
       expect(success?.unpricedModels).toEqual([])
-      expect(success?.timings.durationSeconds).toBeGreaterThanOrEqual(0)
+      expect(success?.timings.durationSeconds).toBe(success!.timings.endedAt! - success!.timings.createdAt)
 
       const shown = toBatchObject(await kit.batches.retrieve(alice, batch.id))
       expect(shown.usage).toEqual({
@@ -154,6 +154,32 @@ describe('following a batch to its end', () => {
     }
   })
 
+  it('reports how long a batch took: from its creation to its end, as its Batch object shows them', async () => {
+    // A provider that takes its time: one step every 600 ms, so validating → completed spans 1.8 s.
+    const slow = await startFakeOpenAI({ progress: 600 })
+    const events: BatchEvent[] = []
+    const kit = kitWith({ events, providers: { openai: openai({ apiKey: slow.apiKey, baseURL: slow.baseURL }) } })
+    try {
+      const started = Date.now()
+      const batch = await submit(kit, lines(2))
+      const [success] = await until('batch_success', () =>
+        ended(events, batch.id).length ? ended(events, batch.id) : undefined,
+      )
+      const elapsedSeconds = (Date.now() - started) / 1000
+      const shown = toBatchObject(await kit.batches.retrieve(alice, batch.id))
+      expect(shown.status).toBe('completed')
+      expect(success?.timings).toMatchObject({ createdAt: shown.created_at, endedAt: shown.completed_at })
+      const duration = success?.timings.durationSeconds
+      expect(duration).toBe((shown.completed_at as number) - shown.created_at)
+      // Whole seconds of a run of at least 1.8 s: at least 1, and no more than the time the test waited.
+      expect(duration).toBeGreaterThanOrEqual(1)
+      expect(duration).toBeLessThanOrEqual(Math.ceil(elapsedSeconds))
+    } finally {
+      await kit.close()
+      await slow.close()
+    }
+  })
+
   it('finishes a batch that was open when its server stopped, once, after a restart', async () => {
     const store = new Keyv()
     const before: BatchEvent[] = []
@@ -175,6 +201,44 @@ describe('following a batch to its end', () => {
       expect(ended(before, batch.id)).toEqual([])
       // The created event was already delivered before the restart: not again.
       expect(after.filter((e) => e.type === 'acreate_batch')).toEqual([])
+    } finally {
+      await second.close()
+    }
+  })
+})
+
+describe('a finish cut short after its event was delivered', () => {
+  /** A store in which an instance "dies" each time it tries to drop a finished batch from its schedule. */
+  class DyingAtScheduleDrop extends Keyv {
+    dying = true
+    scheduleDropped = false
+    override async delete(key: string | string[]): Promise<boolean> {
+      if ([key].flat().some((k) => k.startsWith('batchkit:tracking:'))) {
+        if (this.dying) throw new Error('the instance died before it dropped the batch from its schedule')
+        this.scheduleDropped = true
+      }
+      return super.delete(key)
+    }
+  }
+
+  it('runs the finish again after a restart, and does not deliver batch_success a second time', async () => {
+    const store = new DyingAtScheduleDrop()
+    const before: BatchEvent[] = []
+    const first = kitWith({ store, events: before })
+    const batch = await submit(first, lines(2))
+    await until('batch_success', () => (ended(before, batch.id).length ? true : undefined))
+    // The event is delivered, the batch still on the schedule: the instance keeps retrying the finish, then dies.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    await first.close()
+
+    store.dying = false
+    const after: BatchEvent[] = []
+    const second = kitWith({ store, events: after })
+    try {
+      await until('the finish to run again', () => (store.scheduleDropped ? true : undefined))
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(ended(before, batch.id).map((e) => e.type)).toEqual(['batch_success'])
+      expect(ended(after, batch.id)).toEqual([])
     } finally {
       await second.close()
     }

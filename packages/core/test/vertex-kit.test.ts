@@ -274,6 +274,27 @@ describe('finish reasons and errors (item 7)', () => {
   })
 })
 
+describe("a failed job's error names the batch, never the Vertex job or its project", () => {
+  it("shows batchkit's batch id where Vertex's message names its job", async () => {
+    // Vertex job names are `projects/<project>/locations/<location>/batchPredictionJobs/<id>`.
+    fake.nextJob({
+      state: 'JOB_STATE_FAILED',
+      error: (job) => ({ code: 8, message: `Batch prediction job ${job} ran out of quota; retry ${job} later.` }),
+    })
+    const { batch } = await run([request('q', ask('hi'))])
+    expect(batch.status).toBe('failed')
+    expect(batch.errors?.data).toEqual([
+      {
+        code: 'resource_exhausted',
+        message: `Batch prediction job ${batch.id} ran out of quota; retry ${batch.id} later.`,
+        param: null,
+        line: null,
+      },
+    ])
+    expect(JSON.stringify(batch)).not.toContain(PROJECT)
+  })
+})
+
 describe('what Vertex refuses row by row is refused at upload, naming the line (item 8)', () => {
   it.each([
     [

@@ -1,5 +1,5 @@
 import { request } from 'node:http'
-import { toFile } from 'openai'
+import OpenAI, { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chatLines, type Harness, KEYS, startHarness } from './harness.js'
 
@@ -32,6 +32,10 @@ async function uploadForm(text: string) {
     body: form,
   })
   return { status: response.status, json: (await response.json()) as ErrorJson & { id: string } }
+}
+
+async function ourBatchIds() {
+  return (await h.client().batches.list()).data.map((batch) => batch.id)
 }
 
 async function ourFiles() {
@@ -94,6 +98,28 @@ describe('upstream failures', () => {
 
     // The batch still works once the provider recovers.
     expect((await call('GET', `/batches/${batchId}`)).status).toBe(200)
+  })
+
+  it("tells OpenAI's SDK not to retry a batch create that timed out upstream: it runs there at most once", async () => {
+    const input = await uploadForm(chatLines(1))
+    // The SDK's own default: two retries of every 5xx unless the answer says `x-should-retry: false`.
+    const client = new OpenAI({ baseURL: h.baseURL, apiKey: KEYS.alice, maxRetries: 2 })
+    const creates = () => h.fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/batches').length
+    const before = { creates: creates(), batches: h.fake.batches.size, ours: await ourBatchIds() }
+
+    // The provider takes the create and never answers: it may well have made the batch.
+    h.fake.failNext({ status: 'hang', pathPrefix: '/v1/batches', method: 'POST' })
+    const error = await client.batches
+      .create({ input_file_id: input.json.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+      .catch((e: unknown) => e)
+
+    expect(error).toBeInstanceOf(OpenAI.APIError)
+    expect(error).toMatchObject({ status: 504, code: 'upstream_timeout' })
+    expect((error as InstanceType<typeof OpenAI.APIError>).headers?.get('x-should-retry')).toBe('false')
+    // One create reached the provider: the SDK did not send it again.
+    expect(creates()).toBe(before.creates + 1)
+    expect(h.fake.batches.size).toBe(before.batches)
+    expect(await ourBatchIds()).toEqual(before.ours)
   })
 
   it('reports wrong provider credentials as a 502 that names no key', async () => {

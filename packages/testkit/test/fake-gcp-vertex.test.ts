@@ -397,11 +397,18 @@ describe('create validation', () => {
       'projects/my-proj/locations/us-central1/publishers/google/models/gemini-2.5-pro',
       'projects/my-proj/locations/us-central1/models/1234567890',
     ]) {
-      await createJob(jobBody(input, { model }))
+      expect(await createJob(jobBody(input, { model }))).toMatchObject({ model, state: 'JOB_STATE_PENDING' })
     }
-    await createJob(
-      jobBody(input, { outputConfig: { predictionsFormat: 'jsonl', gcsDestination: { outputUriPrefix: 'gs://bkt' } } }),
+    // A job writing to the bucket's root runs, its predictions in a directory at the top of the bucket.
+    const atRoot = await createJob(
+      jobBody(await putInput('in/root.jsonl'), {
+        outputConfig: { predictionsFormat: 'jsonl', gcsDestination: { outputUriPrefix: 'gs://bkt' } },
+      }),
     )
+    const { job } = await pollToEnd(atRoot)
+    expect(job.state).toBe('JOB_STATE_SUCCEEDED')
+    expect(job.outputInfo?.gcsOutputDirectory).toMatch(/^gs:\/\/bkt\/prediction-model-[^/]+$/)
+    expect(rowsOf((await readOutput(job)).texts)).toHaveLength(LINES.length)
   })
 
   it('refuses unparseable JSON', async () => {

@@ -40,7 +40,7 @@ describe('authentication', () => {
     const custom = await startFakeOpenAI({ apiKey: 'sk-custom' })
     try {
       expect(custom.apiKey).toBe('sk-custom')
-      await expect(clientFor(custom).files.list()).resolves.toBeDefined()
+      await expect(clientFor(custom).files.list()).resolves.toMatchObject({ data: [], has_more: false })
     } finally {
       await custom.close()
     }
@@ -70,13 +70,13 @@ describe('failNext', () => {
     fake.failNext({ status: 500, times: 2, pathPrefix: '/v1/batches' })
     fake.failNext({ status: 429, method: 'post' })
 
-    await expect(client.files.list()).resolves.toBeDefined()
+    await expect(client.files.list()).resolves.toMatchObject({ data: [], has_more: false })
     for (let i = 0; i < 2; i++) {
       const error = await client.batches.list().catch((e: unknown) => e)
       expect(error).toBeInstanceOf(OpenAI.InternalServerError)
       expect(error).toMatchObject({ status: 500, type: 'server_error' })
     }
-    await expect(client.batches.list()).resolves.toBeDefined()
+    await expect(client.batches.list()).resolves.toMatchObject({ data: [], has_more: false })
 
     const limited = await client.batches
       .create({ input_file_id: 'file-x', endpoint: '/v1/chat/completions', completion_window: '24h' })
@@ -97,7 +97,7 @@ describe('failNext', () => {
     fake.failNext({ status: 'hang' })
     const slow = clientFor(fake, { timeout: 200 })
     await expect(slow.files.list()).rejects.toBeInstanceOf(OpenAI.APIConnectionTimeoutError)
-    await expect(slow.files.list()).resolves.toBeDefined()
+    await expect(slow.files.list()).resolves.toMatchObject({ data: [], has_more: false })
 
     fake.failNext({ status: 'hang' })
     const pending = fetch(`${fake.baseURL}/files`).catch((e: unknown) => e)
@@ -109,7 +109,7 @@ describe('failNext', () => {
   it('resets the connection', async () => {
     fake.failNext({ status: 'reset', pathPrefix: '/v1/files' })
     await expect(client.files.list()).rejects.toBeInstanceOf(OpenAI.APIConnectionError)
-    await expect(client.files.list()).resolves.toBeDefined()
+    await expect(client.files.list()).resolves.toMatchObject({ data: [], has_more: false })
   })
 
   it('rejects nonsense options', () => {

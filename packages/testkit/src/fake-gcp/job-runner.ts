@@ -258,7 +258,11 @@ export class JobRunner {
   private async finish(entry: JobEntry): Promise<void> {
     const job = entry.job
     if (entry.outcome.state === 'JOB_STATE_FAILED') {
-      job.error = entry.outcome.error ?? { code: 13, message: 'Fake internal failure of the job.' }
+      const error = entry.outcome.error
+      job.error = (typeof error === 'function' ? error(job.name) : error) ?? {
+        code: 13,
+        message: 'Fake internal failure of the job.',
+      }
       this.setState(entry, 'JOB_STATE_FAILED')
       return this.release(entry)
     }

@@ -67,8 +67,11 @@ export interface FakeJobOutcome {
    * `JOB_STATE_PARTIALLY_SUCCEEDED`.
    */
   failLines?: number[]
-  /** The job's `error` for `JOB_STATE_FAILED`. Default `{code: 13, message: 'Fake internal failure of the job.'}`. */
-  error?: { code: number; message: string }
+  /**
+   * The job's `error` for `JOB_STATE_FAILED`, or a function of the job's resource name giving it (Vertex's
+   * messages may name the job, and with it the project). Default `{code: 13, message: 'Fake internal failure of the job.'}`.
+   */
+  error?: { code: number; message: string } | ((jobName: string) => { code: number; message: string })
   /**
    * Which prediction files the job leaves under its `prediction-model-…` directory: the final
    * `predictions.jsonl` and the `incremental_predictions/` chunks Vertex exports while a job runs (each row
