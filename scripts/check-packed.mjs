@@ -65,7 +65,8 @@ try {
     if (files.some((f) => f.startsWith('package/src/'))) fail(`${name}: src/ shipped in the tarball`)
     // every path the manifest points at is in the tarball
     const targets = [manifest.main, manifest.module, manifest.types]
-    JSON.stringify(manifest.exports, (_k, v) => (typeof v === 'string' && targets.push(v), v))
+    const collect = (v) => (typeof v === 'string' ? targets.push(v) : Object.values(v ?? {}).forEach(collect))
+    collect(manifest.exports)
     for (const target of targets.filter(Boolean)) {
       if (!files.includes(`package/${target.replace(/^\.\//, '')}`)) fail(`${name}: ${target} is not in the tarball`)
     }
