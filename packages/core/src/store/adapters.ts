@@ -1,14 +1,14 @@
 import type { Keyv } from 'keyv'
 
 /**
- * The storage adapter behind a Keyv instance: `keyv.store`, or under Keyv 6 the adapter its
- * compatibility bridge wraps (the bridge keeps it as `store`).
+ * The storage adapter behind a Keyv instance: `keyv.store`, or under Keyv 6 what its wrappers keep
+ * as `store`: the adapter its compatibility bridge wraps, or the `Map` of its in-memory adapter.
  */
 export function adapterOf(keyv: Keyv): unknown {
   const store: unknown = keyv.store
   if (isRedisAdapter(store) || isPostgresAdapter(store)) return store
   const wrapped = (store as { store?: unknown } | null)?.store
-  return isRedisAdapter(wrapped) || isPostgresAdapter(wrapped) ? wrapped : store
+  return isRedisAdapter(wrapped) || isPostgresAdapter(wrapped) || wrapped instanceof Map ? wrapped : store
 }
 
 /** The few node-redis client settings batchkit changes; `@keyv/redis` exposes the live options object. */
