@@ -3,6 +3,7 @@ import type { DueQueue } from '../store/due-queue.js'
 import type { LeaseStore } from '../store/leases.js'
 import type { RecordStore } from '../store/records.js'
 import { Poller } from '../tracking/poller.js'
+import { jitter } from '../util/jitter.js'
 import { mapConcurrently } from '../util/map-concurrently.js'
 import type { BatchEvent, BatchEventCallback } from './types.js'
 
@@ -133,7 +134,7 @@ export class EventOutbox {
         return
       }
       const delay = Math.min(this.options.retryDelayMs * 2 ** (attempts - 1), MAX_RETRY_DELAY_MS)
-      const next = await this.queue.schedule(id, Date.now() + delay)
+      const next = await this.queue.schedule(id, Date.now() + jitter(delay))
       await this.store.putRecord('event', id, { ...record, pending, attempts, key: next })
       await this.queue.remove(key)
       this.logger.warn({ eventId: id, attempts, retryInMs: delay }, 'batchkit event callback failed; will retry')

@@ -1,5 +1,6 @@
 import type { Logger } from '../observability/logger.js'
 import { Poller } from '../tracking/poller.js'
+import { jitter } from '../util/jitter.js'
 import type { IntentLog, SettleIntent } from './intent-log.js'
 
 /** How the reconciler looks for intents a crash left behind. */
@@ -67,7 +68,7 @@ export class IntentReconciler {
         await this.settle(intent)
       } catch (error) {
         this.reportError(error, `settling the ${intent.kind} intent ${id}`)
-        await this.log.retryLater(intent, Math.min(this.log.graceMs * 2 ** intent.attempts, MAX_RETRY_MS))
+        await this.log.retryLater(intent, jitter(Math.min(this.log.graceMs * 2 ** intent.attempts, MAX_RETRY_MS)))
         return
       }
       await this.log.end(id)

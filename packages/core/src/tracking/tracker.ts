@@ -5,6 +5,7 @@ import type { DueQueue } from '../store/due-queue.js'
 import type { LeaseStore } from '../store/leases.js'
 import type { RecordStore } from '../store/records.js'
 import { type BatchBilling, type BatchRecord, TERMINAL_STATUSES } from '../types.js'
+import { jitter } from '../util/jitter.js'
 import { mapConcurrently } from '../util/map-concurrently.js'
 import { Poller } from './poller.js'
 
@@ -186,7 +187,7 @@ export class BatchTracker {
   private async reschedule(id: string, state: TrackingState): Promise<void> {
     const polls = state.polls + 1
     const delay = Math.min(this.options.initialIntervalMs * this.options.backoff ** polls, this.options.maxIntervalMs)
-    const key = await this.queue.schedule(id, Date.now() + delay)
+    const key = await this.queue.schedule(id, Date.now() + jitter(delay))
     await this.store.putRecord('tracking', id, { polls, key, notFound: state.notFound } satisfies TrackingState)
     await this.queue.remove(state.key)
   }

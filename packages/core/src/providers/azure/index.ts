@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
 import { ApiError } from '../../errors.js'
 import { type ExpiresAfter, TERMINAL_STATUSES } from '../../types.js'
+import { jitter } from '../../util/jitter.js'
 import { readBoundedText } from '../bounded-body.js'
 import { findTaggedBatch, findTaggedFile } from '../openai/find.js'
 import { asObject, toProviderBatch, toProviderFile } from '../openai/objects.js'
@@ -294,7 +295,7 @@ class AzureProvider implements Provider {
           code: 'upstream_timeout',
         })
       }
-      await sleep(delay, undefined, { signal }).catch(() => signal.throwIfAborted())
+      await sleep(jitter(delay), undefined, { signal }).catch(() => signal.throwIfAborted())
       delay = Math.min(delay * 2, this.processing.maxDelayMs)
     }
   }

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiError, isApiError } from '../../errors.js'
+import { jitter } from '../../util/jitter.js'
 import type { ProviderDownload } from '../types.js'
 import { asObject, type ErrorMapper, type GoogleHttp, NO_RETRY, PROVIDER, readJson } from './http.js'
 
@@ -362,7 +363,7 @@ class ResumableSession {
           }
           throw error
         }
-        await sleep(delay, undefined, { signal: this.options.signal }).catch(() => undefined)
+        await sleep(jitter(delay), undefined, { signal: this.options.signal }).catch(() => undefined)
         // Where does the session stand? GCS may have kept some or all of the chunk.
         const status = await this.statusQuery(uri).catch(() => undefined)
         if (status?.kind === 'done') return status
