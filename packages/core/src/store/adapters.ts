@@ -1,4 +1,5 @@
 import type { Keyv } from 'keyv'
+import type { RedisLikeClient } from './redis-index.js'
 
 /**
  * The storage adapter behind a Keyv instance: `keyv.store`, or under Keyv 6 what its wrappers keep
@@ -6,9 +7,10 @@ import type { Keyv } from 'keyv'
  */
 export function adapterOf(keyv: Keyv): unknown {
   const store: unknown = keyv.store
-  if (isRedisAdapter(store) || isPostgresAdapter(store)) return store
+  if (isRedisAdapter(store) || isIoRedisAdapter(store) || isPostgresAdapter(store)) return store
   const wrapped = (store as { store?: unknown } | null)?.store
-  return isRedisAdapter(wrapped) || isPostgresAdapter(wrapped) || wrapped instanceof Map ? wrapped : store
+  const known = isRedisAdapter(wrapped) || isIoRedisAdapter(wrapped) || isPostgresAdapter(wrapped)
+  return known || wrapped instanceof Map ? wrapped : store
 }
 
 /** The few node-redis client settings batchkit changes; `@keyv/redis` exposes the live options object. */
@@ -31,6 +33,28 @@ export function isRedisAdapter(store: unknown): store is RedisAdapterLike {
     return false
   const client = (store as { client?: { zAdd?: unknown; sendCommand?: unknown } }).client
   return typeof client?.zAdd === 'function' && typeof client.sendCommand === 'function'
+}
+
+/**
+ * What `@keyv/valkey` and other adapters on ioredis or iovalkey offer: the client as `redis`, whose
+ * `call` sends any command. The server is Redis (or Valkey) all the same.
+ */
+export interface IoRedisAdapterLike {
+  redis: { call(command: string, ...args: string[]): Promise<unknown> }
+}
+
+export function isIoRedisAdapter(store: unknown): store is IoRedisAdapterLike {
+  if (typeof store !== 'object' || store === null) return false
+  return typeof (store as { redis?: { call?: unknown } }).redis?.call === 'function'
+}
+
+/** The few node-redis methods batchkit's lists and leases use, over an ioredis-style client. */
+export function redisLikeOf(client: IoRedisAdapterLike['redis']): RedisLikeClient {
+  return {
+    zAdd: (key, members) => client.call('ZADD', key, ...members.flatMap((m) => [String(m.score), m.value])),
+    zRem: (key, member) => client.call('ZREM', key, member),
+    sendCommand: ([command, ...args]) => client.call(command as string, ...args),
+  }
 }
 
 /** What `@keyv/postgres` offers: a query function over its pool, and its dialect. */

@@ -1,5 +1,5 @@
 import type { Keyv } from 'keyv'
-import { adapterOf, isPostgresAdapter, isRedisAdapter } from './adapters.js'
+import { adapterOf, isIoRedisAdapter, isPostgresAdapter, isRedisAdapter, redisLikeOf } from './adapters.js'
 import { KeyvIndex } from './keyv-index.js'
 import { type LeaseStore, MemoryLeases, PostgresLeases, RedisLeases } from './leases.js'
 import { MemoryIndex, type OrderedIndex } from './ordered-index.js'
@@ -18,7 +18,7 @@ const inProcess = new WeakMap<object, Coordination>()
 /**
  * Picks the lists and leases that fit a Keyv store, recognised by shape (never `instanceof`, so any
  * copy of an adapter works): Redis sorted sets and keys for `@keyv/redis`, tables for
- * `@keyv/postgres`, and process memory for anything else (the index then kept in the store itself
+ * `@keyv/postgres`, the same sorted sets for adapters on ioredis or iovalkey (`@keyv/valkey`), and process memory for anything else (the index then kept in the store itself
  * unless the store is a plain `Map`).
  */
 export function coordinationFor(keyv: Keyv): Coordination {
@@ -29,6 +29,13 @@ export function coordinationFor(keyv: Keyv): Coordination {
     return {
       index: new RedisIndex(getClient, `${namespace}:batchkit:index:`),
       leases: new RedisLeases(getClient, `${namespace}:batchkit:lease:`),
+    }
+  }
+  if (isIoRedisAdapter(store)) {
+    const client = redisLikeOf(store.redis)
+    return {
+      index: new RedisIndex(async () => client, `${namespace}:batchkit:index:`),
+      leases: new RedisLeases(async () => client, `${namespace}:batchkit:lease:`),
     }
   }
   if (isPostgresAdapter(store)) {
