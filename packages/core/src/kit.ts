@@ -182,7 +182,12 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
       async created(batch, requestCount) {
         await outbox.emit(createdEvent(batch, requestCount))
         await tracker?.follow(batch)
-        recordBatchCreated({ provider: batch.provider, model: batch.model })
+        recordBatchCreated({
+          provider: batch.provider,
+          providerKind: providers.get(batch.provider).kind,
+          model: batch.model,
+          endpoint: batch.endpoint,
+        })
       },
       settle,
     },

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import { type FakeOpenAI, startFakeOpenAI } from '@batchkit/testkit'
-import { context, metrics, trace } from '@opentelemetry/api'
+import { context, metrics, SpanKind, trace } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import {
   AggregationTemporality,
@@ -70,6 +70,10 @@ it('reports a span per API call with its provider calls inside, and metrics of b
     const upload = spans.getFinishedSpans().find((s) => s.name === 'batchkit provider uploadFile')
     expect(api?.attributes['http.response.status_code']).toBe(200)
     expect(upload?.attributes['batchkit.provider']).toBe('openai')
+    // The GenAI semantic conventions beside batchkit's own names: a CLIENT span of the provider.
+    expect(upload?.attributes['gen_ai.provider.name']).toBe('openai')
+    expect(upload?.kind).toBe(SpanKind.CLIENT)
+    expect(api?.kind).toBe(SpanKind.INTERNAL)
     expect(upload?.parentSpanContext?.spanId).toBe(api?.spanContext().spanId)
     for (const span of spans.getFinishedSpans()) expect(JSON.stringify(span.attributes)).not.toContain(fake.apiKey)
 
@@ -85,9 +89,26 @@ it('reports a span per API call with its provider calls inside, and metrics of b
         'batchkit.batches.created',
         'batchkit.batches.finished',
         'batchkit.tokens',
+        'batchkit.tokens.reasoning',
         'batchkit.cost',
       ]),
     )
+    const { resourceMetrics } = await reader.collect()
+    const tokens = resourceMetrics.scopeMetrics
+      .flatMap((scope) => scope.metrics)
+      .find((m) => m.descriptor.name === 'batchkit.tokens')
+    const points = tokens?.dataPoints ?? []
+    const genAi = {
+      'gen_ai.provider.name': 'openai',
+      'gen_ai.request.model': 'gpt-4o-mini',
+      'gen_ai.operation.name': 'chat',
+    }
+    expect(points.map((p) => [p.attributes.type, p.attributes['gen_ai.token.type']]).sort()).toEqual([
+      ['cached_input', 'input'],
+      ['input', 'input'],
+      ['output', 'output'],
+    ])
+    for (const point of points) expect(point.attributes).toMatchObject({ ...genAi, provider: 'openai' })
   } finally {
     await kit.close()
   }

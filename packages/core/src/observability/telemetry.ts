@@ -1,5 +1,45 @@
-import { metrics, type Span, SpanStatusCode, trace } from '@opentelemetry/api'
+import { metrics, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { BatchBilling } from '../types.js'
+
+/** The OpenTelemetry GenAI conventions' `gen_ai.provider.name` of each provider kind. */
+const GEN_AI_PROVIDER_NAMES: Record<string, string> = {
+  openai: 'openai',
+  azure: 'azure.ai.openai',
+  vertex: 'gcp.vertex_ai',
+}
+
+/** The GenAI conventions' `gen_ai.operation.name` of each batch endpoint. */
+const GEN_AI_OPERATIONS: Record<string, string> = {
+  '/v1/chat/completions': 'chat',
+  '/v1/responses': 'chat',
+  '/v1/embeddings': 'embeddings',
+  '/v1/completions': 'text_completion',
+}
+
+/** A provider kind as the GenAI conventions name it (`azure` is `azure.ai.openai`). */
+export function genAiProviderName(kind: string): string {
+  return GEN_AI_PROVIDER_NAMES[kind] ?? kind
+}
+
+/** What a batch's metrics are recorded under: batchkit's own names, and the GenAI conventions' beside them. */
+export interface BatchMetricAttributes {
+  /** The provider's configured name. */
+  provider: string
+  /** The provider's kind: `openai`, `azure` or `vertex`. */
+  providerKind: string
+  model: string
+  endpoint: string
+}
+
+function metricAttributes(batch: BatchMetricAttributes): Record<string, string> {
+  return {
+    provider: batch.provider,
+    model: batch.model,
+    'gen_ai.provider.name': genAiProviderName(batch.providerKind),
+    'gen_ai.request.model': batch.model,
+    'gen_ai.operation.name': GEN_AI_OPERATIONS[batch.endpoint] ?? batch.endpoint,
+  }
+}
 
 // A no-op until the application registers an OpenTelemetry SDK (the tracer proxies to it then).
 const tracer = trace.getTracer('batchkit')
@@ -12,8 +52,9 @@ export async function inSpan<T>(
   name: string,
   attributes: Record<string, string | number>,
   work: (span: Span) => Promise<T>,
+  kind: SpanKind = SpanKind.INTERNAL,
 ): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+  return tracer.startActiveSpan(name, { attributes, kind }, async (span) => {
     try {
       return await work(span)
     } catch (error) {
@@ -29,22 +70,25 @@ export async function inSpan<T>(
 const meter = () => metrics.getMeter('batchkit')
 
 /** Counts a created batch. */
-export function recordBatchCreated(attributes: { provider: string; model: string }): void {
-  meter().createCounter('batchkit.batches.created', { description: 'Batches created' }).add(1, attributes)
+export function recordBatchCreated(batch: BatchMetricAttributes): void {
+  meter().createCounter('batchkit.batches.created', { description: 'Batches created' }).add(1, metricAttributes(batch))
 }
 
-/** Counts a finished batch, its tokens and its cost. */
-export function recordBatchFinished(
-  attributes: { provider: string; model: string; status: string },
-  billing: BatchBilling,
-): void {
+/** Counts a finished batch, its tokens (reasoning tokens apart, as part of output) and its cost. */
+export function recordBatchFinished(batch: BatchMetricAttributes & { status: string }, billing: BatchBilling): void {
   const m = meter()
+  const attributes = { ...metricAttributes(batch), status: batch.status }
   m.createCounter('batchkit.batches.finished', { description: 'Batches that ended, by status' }).add(1, attributes)
   const tokens = m.createCounter('batchkit.tokens', { description: 'Tokens of finished batches', unit: '{token}' })
   const { totals } = billing
-  tokens.add(totals.inputTokens - totals.cachedTokens, { ...attributes, type: 'input' })
-  tokens.add(totals.cachedTokens, { ...attributes, type: 'cached_input' })
-  tokens.add(totals.outputTokens, { ...attributes, type: 'output' })
+  const input = { ...attributes, 'gen_ai.token.type': 'input' }
+  tokens.add(totals.inputTokens - totals.cachedTokens, { ...input, type: 'input' })
+  tokens.add(totals.cachedTokens, { ...input, type: 'cached_input' })
+  tokens.add(totals.outputTokens, { ...attributes, 'gen_ai.token.type': 'output', type: 'output' })
+  m.createCounter('batchkit.tokens.reasoning', {
+    description: 'Reasoning tokens of finished batches, part of their output tokens',
+    unit: '{token}',
+  }).add(totals.reasoningTokens, attributes)
   if (totals.cost !== null) {
     m.createCounter('batchkit.cost', { description: 'Cost of finished batches at batch prices', unit: 'USD' }).add(
       totals.cost,

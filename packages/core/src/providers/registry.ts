@@ -1,5 +1,6 @@
+import { SpanKind } from '@opentelemetry/api'
 import { ApiError } from '../errors.js'
-import { inSpan } from '../observability/telemetry.js'
+import { genAiProviderName, inSpan } from '../observability/telemetry.js'
 import { type ModelRoute, ModelRouter } from './routing.js'
 import type { Provider } from './types.js'
 
@@ -49,11 +50,15 @@ export class ProviderRegistry {
 
 /** The provider with each call in a span named for it (no-ops unless an OpenTelemetry SDK is registered). */
 function traced(name: string, provider: Provider): Provider {
-  const attributes = { 'batchkit.provider': name, 'batchkit.provider.kind': provider.kind }
+  const attributes = {
+    'batchkit.provider': name,
+    'batchkit.provider.kind': provider.kind,
+    'gen_ai.provider.name': genAiProviderName(provider.kind),
+  }
   const wrap =
     <A extends unknown[], R>(method: string, call: (...args: A) => Promise<R>) =>
     (...args: A) =>
-      inSpan(`batchkit provider ${method}`, attributes, () => call(...args))
+      inSpan(`batchkit provider ${method}`, attributes, () => call(...args), SpanKind.CLIENT)
   return {
     ...provider,
     kind: provider.kind,

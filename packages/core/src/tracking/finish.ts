@@ -76,7 +76,16 @@ export function createFinisher(deps: {
         computedAt: Math.floor(Date.now() / 1000),
       }
       await store.putRecord('billing', batch.id, billing)
-      recordBatchFinished({ provider: batch.provider, model: batch.model, status: batch.status }, billing)
+      recordBatchFinished(
+        {
+          provider: batch.provider,
+          providerKind: providers.get(batch.provider).kind,
+          model: batch.model,
+          endpoint: batch.endpoint,
+          status: batch.status,
+        },
+        billing,
+      )
     }
     for (const fileId of [batch.outputFileId, batch.errorFileId]) {
       if (fileId) await deps.runDeferredDelete(fileId)
