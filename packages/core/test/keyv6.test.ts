@@ -1,14 +1,12 @@
-import { once } from 'node:events'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { type FakeOpenAI, startFakeOpenAI } from '@batchkit/testkit'
 import type { Keyv } from 'keyv'
 import { Keyv as Keyv6 } from 'keyv6'
-import OpenAI, { toFile } from 'openai'
+import type OpenAI from 'openai'
+import { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { serveNodeRequest } from '../src/http/node.js'
 import { type BatchKit, createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
+import { type ServedKit, serveKit } from './support/serve-kit.js'
 
 /**
  * Keyv 6 (the current major) as the store, on its in-memory adapter: the only Keyv 6 store Node 20
@@ -21,7 +19,7 @@ const chat = (id: string) =>
 describe('batchkit on a Keyv 6 in-memory store', () => {
   let fake: FakeOpenAI
   let kit: BatchKit
-  let server: Server
+  let served: ServedKit
   let client: OpenAI
   const warnings: Array<Error & { code?: string }> = []
   const onWarning = (warning: Error) => void warnings.push(warning)
@@ -37,19 +35,12 @@ describe('batchkit on a Keyv 6 in-memory store', () => {
       freshnessMs: 0,
       onError: () => undefined,
     })
-    server = createServer((req, res) => void serveNodeRequest(kit.http, req, res, { basePath: '/v1' }))
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    client = new OpenAI({
-      baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
-      apiKey: 'unused',
-      maxRetries: 0,
-    })
+    served = await serveKit(kit)
+    client = served.client
   })
   afterAll(async () => {
     process.off('warning', onWarning)
-    server?.closeAllConnections()
-    server?.close()
+    await served?.close()
     await kit?.close()
     await fake?.close()
   })

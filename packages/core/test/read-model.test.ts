@@ -1,15 +1,13 @@
-import { once } from 'node:events'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type DelayProxy, type FakeOpenAI, startDelayProxy, startFakeOpenAI } from '@batchkit/testkit'
-import OpenAI, { toFile } from 'openai'
+import type OpenAI from 'openai'
+import { toFile } from 'openai'
 import type { Batch } from 'openai/resources/batches'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { serveNodeRequest } from '../src/http/node.js'
 import { type BatchKit, createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
 import { testBackends, useBackend } from './support/backends.js'
+import { type ServedKit, serveKit } from './support/serve-kit.js'
 
 /**
  * Reads answer from the store: a provider 200 ms away is never waited on by a retrieve or a list,
@@ -29,7 +27,7 @@ const chat = (id: string) =>
 
 interface Instance {
   kit: BatchKit
-  server: Server
+  served: ServedKit
   client: OpenAI
 }
 
@@ -89,11 +87,8 @@ describe.each(backends)('reads from the store, 200 ms from the provider ($label)
         tracking: { enabled: false },
         onError: () => undefined,
       })
-      const server = createServer((req, res) => void serveNodeRequest(kit.http, req, res, { basePath: '/v1' }))
-      server.listen(0, '127.0.0.1')
-      await once(server, 'listening')
-      const baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`
-      instances.push({ kit, server, client: new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0 }) })
+      const served = await serveKit(kit)
+      instances.push({ kit, served, client: served.client })
     }
     const client = (instances[0] as Instance).client
     const file = await client.files.create({
@@ -113,9 +108,8 @@ describe.each(backends)('reads from the store, 200 ms from the provider ($label)
   }, 60_000)
 
   afterAll(async () => {
-    for (const { kit, server } of instances) {
-      server.closeAllConnections()
-      server.close()
+    for (const { kit, served } of instances) {
+      await served.close()
       await kit.close()
     }
     await proxy?.close()

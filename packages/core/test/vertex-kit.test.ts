@@ -1,15 +1,12 @@
-import { once } from 'node:events'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { createSchemaValidator, type FakeGcp, fakeGeminiUsage, startFakeGcp } from '@batchkit/testkit'
 import OpenAI, { toFile } from 'openai'
 import type { Batch } from 'openai/resources/batches'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { serveNodeRequest } from '../src/http/node.js'
 import { type BatchKit, createBatchKit } from '../src/kit.js'
 import { usageOf } from '../src/providers/vertex/output-transform.js'
 import { vertex } from '../src/providers/vertex/provider.js'
 import { toGeminiRequest } from '../src/providers/vertex/request-transform.js'
+import { type ServedKit, serveKit } from './support/serve-kit.js'
 
 /**
  * OpenAI's own client, through batchkit, to the fake Vertex AI, which behaves like the real service where
@@ -23,7 +20,7 @@ const schemas = createSchemaValidator()
 
 let fake: FakeGcp
 let kit: BatchKit
-let server: Server
+let served: ServedKit
 let client: OpenAI
 
 beforeAll(async () => {
@@ -47,18 +44,11 @@ beforeAll(async () => {
     freshnessMs: 0,
     onError: () => undefined,
   })
-  server = createServer((req, res) => void serveNodeRequest(kit.http, req, res, { basePath: '/v1' }))
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  client = new OpenAI({
-    baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
-    apiKey: 'unused',
-    maxRetries: 0,
-  })
+  served = await serveKit(kit)
+  client = served.client
 })
 afterAll(async () => {
-  server?.closeAllConnections()
-  server?.close()
+  await served?.close()
   await kit?.close()
   await fake?.close()
 })
