@@ -55,8 +55,11 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  /** Starts a server on the shared store; resolves with a client for it. */
-  async function startServer(): Promise<{ child: ChildProcess; client: OpenAI }> {
+  /**
+   * Starts a server on the shared store; resolves with a client for it. With `dieAfterWrite`, the server
+   * kills itself the moment it stores a record whose key starts with it.
+   */
+  async function startServer(dieAfterWrite = ''): Promise<{ child: ChildProcess; client: OpenAI }> {
     const child = spawn(
       process.execPath,
       [
@@ -76,6 +79,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
           UPSTREAM_BASE_URL: proxy.url(fake.baseURL),
           GRACE_MS: String(GRACE_MS),
           EVENTS_FILE: eventsFile,
+          DIE_AFTER_WRITE: dieAfterWrite,
         },
         stdio: ['ignore', 'pipe', 'inherit'],
       },
@@ -173,6 +177,56 @@ describe.each(backends)('crash recovery on $label', (backend) => {
         `adopted or first announced after the restart; ${uploadsBefore - uploads.length} orphan uploads deleted, ` +
         `${uploads.length} left, all recorded`,
     )
+  })
+
+  it('lists an upload and a batch whose server died between storing the record and listing it', {
+    timeout: 120_000,
+  }, async () => {
+    const uploader = await startServer('batchkit:file:')
+    const uploadsBefore = new Set(fake.files.keys())
+    await expect(
+      uploader.client.files.create({ file: await toFile(Buffer.from(requests(200)), 'in.jsonl'), purpose: 'batch' }),
+    ).rejects.toThrow()
+    const [upload] = [...fake.files.values()].filter((f) => !uploadsBefore.has(f.id))
+
+    const creator = await startServer('batchkit:batch:')
+    const input = await creator.client.files.create({
+      file: await toFile(Buffer.from(requests(201)), 'in.jsonl'),
+      purpose: 'batch',
+    })
+    const batchesBefore = new Set(fake.batches.keys())
+    await expect(
+      creator.client.batches.create({
+        input_file_id: input.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      }),
+    ).rejects.toThrow()
+    const [upstream] = [...fake.batches.values()].filter((b) => !batchesBefore.has(b.id))
+    expect(upload).toBeDefined()
+    expect(upstream).toBeDefined()
+    const uploadId = tagOf(upload?.filename ?? '')
+    const batchId = upstream?.metadata?.batchkit_id ?? ''
+
+    // Both records were stored and neither was listed; the reconciler of a new server lists them.
+    const { client } = await startServer()
+    const deadline = Date.now() + 60_000
+    let batch: OpenAI.Batches.Batch | undefined
+    let fileIds: string[] = []
+    for (;;) {
+      batch = (await client.batches.list({ limit: 100 })).data.find((b) => b.id === batchId)
+      fileIds = (await client.files.list()).data.map((f) => f.id)
+      const events = readEvents(eventsFile).filter((e) => e.batchId === batchId)
+      if ((batch?.status === 'completed' && events.some((e) => e.type === 'batch_success')) || Date.now() > deadline)
+        break
+      await sleep(200)
+    }
+    expect(fileIds).toContain(uploadId)
+    expect(batch?.status).toBe('completed')
+    expect(batch?.usage?.total_tokens).toBeGreaterThan(0)
+    const events = readEvents(eventsFile).filter((e) => e.batchId === batchId)
+    expect(events.filter((e) => e.type === 'acreate_batch')).toHaveLength(1)
+    expect(events.filter((e) => e.type === 'batch_success')).toHaveLength(1)
   })
 })
 

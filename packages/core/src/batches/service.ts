@@ -90,14 +90,15 @@ export class BatchService {
   }
 
   /**
-   * Finishes a batch create that a crash cut short: a stored batch gets its `acreate_batch` and
-   * tracking (both safe to repeat); a batch the provider has under this id is adopted; nothing
+   * Finishes a batch create that a crash cut short: a stored batch gets its listing, its
+   * `acreate_batch` and tracking (all safe to repeat); a batch the provider has under this id is adopted; nothing
    * upstream means the create never happened. Provider or store failures throw, to be retried.
    */
   async settleIntent(intent: Intent): Promise<void> {
     if (intent.kind !== 'batch') throw new TypeError(`not a batch intent: ${intent.id}`)
     const stored = await this.store.getBatch(intent.id)
     if (stored) {
+      await this.store.relistBatch(stored)
       await this.lifecycle.created(stored, intent.batch.requestCount)
       return
     }
@@ -357,7 +358,11 @@ export class BatchService {
   ): Promise<string | null> {
     if (!providerFileId) return null
     const id = derivedFileId(batch.id, providerFileId)
-    if (await this.store.getFile(id)) return id
+    const stored = await this.store.getFile(id)
+    if (stored) {
+      await this.store.relistFile(stored)
+      return id
+    }
     const upstream = await provider.retrieveFile(providerFileId)
     const file: FileRecord = {
       id,

@@ -111,12 +111,17 @@ export class FileService {
   }
 
   /**
-   * Undoes an upload a crash cut short: a file the provider holds under this id, with no record
-   * pointing to it, is deleted (nobody can reach it). Failures throw, to be retried.
+   * Finishes or undoes an upload a crash cut short: a stored record gets its listing (the crash may
+   * have come between the two); a file the provider holds under this id, with no record pointing to
+   * it, is deleted (nobody can reach it). Failures throw, to be retried.
    */
   async settleIntent(intent: Intent): Promise<void> {
     if (intent.kind !== 'file') throw new TypeError(`not a file intent: ${intent.id}`)
-    if (await this.store.getFile(intent.id)) return
+    const stored = await this.store.getFile(intent.id)
+    if (stored) {
+      await this.store.relistFile(stored)
+      return
+    }
     const provider = this.providers.get(intent.provider)
     const upstream = await provider.findFile(intent.id, searchSince(intent))
     if (upstream) await deleteUpstream(provider, upstream.id)

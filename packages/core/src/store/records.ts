@@ -43,17 +43,21 @@ export class RecordStore {
   addFile(file: FileRecord): Promise<void> {
     return this.guard('storing a file record', async () => {
       await this.keyv.set(fileKey(file.id), file)
-      const key = sortKey(file.createdAtMs, file.id)
       try {
-        await Promise.all([
-          this.index.add(fileList(file.owner), key),
-          this.index.add(fileList(file.owner, file.purpose), key),
-        ])
+        await this.listFile(file)
       } catch (error) {
         await this.removeFile(file).catch(() => undefined)
         throw error
       }
     })
+  }
+
+  /**
+   * Lists a stored file for its owner again; safe to repeat. It finishes an {@link addFile} that a
+   * crash cut short between the record and its listing.
+   */
+  relistFile(file: FileRecord): Promise<void> {
+    return this.guard('listing a file record', () => this.listFile(file))
   }
 
   /** Unlists and deletes a file record, keeping a short-lived cursor so a list can page past it. */
@@ -81,13 +85,21 @@ export class RecordStore {
     return this.guard('storing a batch record', async () => {
       await this.keyv.set(batchKey(batch.id), withoutBilling(batch))
       try {
-        await this.index.add(batchList(batch.owner), sortKey(batch.createdAtMs, batch.id))
+        await this.listBatch(batch)
       } catch (error) {
         await this.index.remove(batchList(batch.owner), sortKey(batch.createdAtMs, batch.id)).catch(() => undefined)
         await this.keyv.delete(batchKey(batch.id)).catch(() => undefined)
         throw error
       }
     })
+  }
+
+  /**
+   * Lists a stored batch for its owner again; safe to repeat. It finishes an {@link addBatch} that a
+   * crash cut short between the record and its listing.
+   */
+  relistBatch(batch: BatchRecord): Promise<void> {
+    return this.guard('listing a batch record', () => this.listBatch(batch))
   }
 
   /** Overwrites a batch record with its latest state. */
@@ -139,6 +151,18 @@ export class RecordStore {
     return this.guard(`deleting a ${kind} record`, async () => {
       await this.keyv.delete(recordKey(kind, id))
     })
+  }
+
+  private async listFile(file: FileRecord): Promise<void> {
+    const key = sortKey(file.createdAtMs, file.id)
+    await Promise.all([
+      this.index.add(fileList(file.owner), key),
+      this.index.add(fileList(file.owner, file.purpose), key),
+    ])
+  }
+
+  private listBatch(batch: BatchRecord): Promise<void> {
+    return this.index.add(batchList(batch.owner), sortKey(batch.createdAtMs, batch.id))
   }
 
   private async removeFile(file: FileRecord): Promise<void> {
