@@ -5,6 +5,7 @@ import {
   type Goal,
   readLatencyGoal,
   throughputGoal,
+  uploadEstimateGoal,
   uploadMemoryGoal,
   uploadSpeedGoal,
   upstreamPerWindowGoal,
@@ -44,6 +45,7 @@ const GOALS: { suite: Suite; judge: (results: BenchResults) => Goal }[] = [
   { suite: 'control', judge: (r) => throughputGoal(r.control) },
   { suite: 'upload', judge: (r) => uploadMemoryGoal(r.upload) },
   { suite: 'upload', judge: (r) => uploadSpeedGoal(r.upload) },
+  { suite: 'upload', judge: (r) => uploadEstimateGoal(r.upload) },
   { suite: 'aggregation', judge: (r) => aggregationGoal(r.aggregation) },
   { suite: 'reads', judge: (r) => readLatencyGoal(r.reads, 'list', 20) },
   { suite: 'reads', judge: (r) => readLatencyGoal(r.reads, 'retrieve', 5) },
@@ -186,7 +188,11 @@ const UPLOAD_PROSE =
   'unique custom_ids), streamed as multipart/form-data with a Content-Length, `purpose` before `file`. The time runs from the ' +
   "first byte sent to the File object read. Peak RSS is the server process's (`VmHWM`, reset just before the upload); each " +
   'upload gets fresh processes, warmed by a 2 MB upload, so a peak belongs to one upload of that size. batchkit validates every ' +
-  'line as it streams (JSON, custom_id unique, method, url, body.model, one model per file) and sends the bytes on to the fake.'
+  'line as it streams (JSON, custom_id unique, method, url, body.model, one model per file), estimates its tokens and cost ' +
+  'from the same parse (see docs/budgets-and-estimates.md), and sends the bytes on to the fake. The row "estimates off" is ' +
+  'the same server with `estimates: { enabled: false }`, measured in the same runs right after it, for what estimating costs. ' +
+  'Every line of the generated file holds the same text, so past its first 256 Ki characters the estimate samples one line ' +
+  'in 128, as it does for any file; a file of distinct texts samples alike (docs/budgets-and-estimates.md gives both costs).'
 
 function uploadTable(rows: UploadRow[]): string {
   const body = rows.map((row) =>

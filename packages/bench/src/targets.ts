@@ -16,7 +16,13 @@ export interface UpstreamOptions {
 /** Where the bench's calls go. */
 export type TargetSpec =
   | { kind: 'direct' }
-  | { kind: 'batchkit'; host: Host; store: 'memory' | 'redis' }
+  | {
+      kind: 'batchkit'
+      host: Host
+      store: 'memory' | 'redis'
+      /** Whether uploads are estimated (batchkit's default); off only to measure what estimating costs. */
+      estimates?: boolean
+    }
   | { kind: 'portkey' }
 
 /** A running target: the gateway (or none, for direct) in front of a fake upstream of its own. */
@@ -37,7 +43,8 @@ export interface Target {
 export function labelOf(spec: TargetSpec, upstream: UpstreamOptions): string {
   if (spec.kind === 'direct') return `direct → ${upstream.kind} fake`
   if (spec.kind === 'portkey') return 'Portkey gateway'
-  return `batchkit ${spec.host.name} (${spec.store === 'redis' ? 'Redis' : 'memory'})`
+  const estimates = spec.estimates === false ? ', estimates off' : ''
+  return `batchkit ${spec.host.name} (${spec.store === 'redis' ? 'Redis' : 'memory'}${estimates})`
 }
 
 /** Why a target cannot run here (its adapter is not built yet), or undefined. */
@@ -86,6 +93,7 @@ export async function startTarget(
               env: {
                 BENCH_HOST: spec.host.name,
                 BENCH_STORE: spec.store,
+                BENCH_ESTIMATES: spec.estimates === false ? 'off' : 'on',
                 BENCH_UPSTREAM_URL: upstreamURL,
                 BENCH_UPSTREAM_KEY: UPSTREAM_API_KEY,
               },

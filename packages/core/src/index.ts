@@ -2,6 +2,8 @@ export { type Authenticate, type AuthRequest, apiKeyAuth, credentialOf, parseApi
 export type { BatchLifecycle, BatchService, ListBatchesOptions } from './batches/service.js'
 export type { CreateBatchInput } from './batches/validate.js'
 export { ApiError, type ErrorBody, isApiError } from './errors.js'
+export { DEFAULT_MAX_OUTPUT_TOKENS } from './estimates/file-estimator.js'
+export type { SamplingOptions } from './estimates/text-counter.js'
 export type { DeliveryOptions } from './events/outbox.js'
 export type {
   BatchCreatedEvent,
@@ -23,8 +25,8 @@ export {
   toHttpRequest,
 } from './http/node.js'
 export type { HttpRequest, HttpResult } from './http/types.js'
-export { toBatchObject, toFileObject, toListObject } from './http/wire.js'
-export { type BatchKit, type BatchKitOptions, createBatchKit } from './kit.js'
+export { ESTIMATE_HEADER, estimateHeaderValue, toBatchObject, toFileObject, toListObject } from './http/wire.js'
+export { type BatchKit, type BatchKitOptions, createBatchKit, type EstimateOptions } from './kit.js'
 export { type Logger, SILENT_LOGGER } from './observability/logger.js'
 export { createPricing, type PriceOverride, type Pricing, type TokenUsage } from './pricing/cost.js'
 export { type LiteLLMImportOptions, pricesFromLiteLLM } from './pricing/litellm.js'

@@ -4,6 +4,7 @@ import { Keyv } from 'keyv'
 import type { Authenticate } from './auth/api-keys.js'
 import { DEFAULT_FRESHNESS_MS, FreshnessWindow } from './batches/freshness.js'
 import { BatchService } from './batches/service.js'
+import type { SamplingOptions } from './estimates/text-counter.js'
 import { type DeliveryOptions, EventOutbox } from './events/outbox.js'
 import type { BatchEventCallback } from './events/types.js'
 import { type ErrorReporter, FileService } from './files/service.js'
@@ -86,6 +87,17 @@ export interface BatchKitOptions {
   onError?: ErrorReporter
   /** The lists and leases beside the records. @default chosen to fit the store (Redis, PostgreSQL, or this process) */
   coordination?: Coordination
+  /**
+   * Cost estimates of batch input files, worked out as they upload (see docs/budgets-and-estimates.md).
+   * @default on, with the sampling defaults of {@link EstimateOptions}
+   */
+  estimates?: EstimateOptions
+}
+
+/** How batch input files are estimated while they upload. */
+export interface EstimateOptions extends SamplingOptions {
+  /** Whether uploads are estimated at all; budgets need estimates. @default true */
+  enabled?: boolean
 }
 
 /** An OpenAI-compatible Files and Batches API: typed services for server code, and an HTTP handler for adapters. */
@@ -154,6 +166,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     intents,
     idempotency,
     options.limits?.maxBatchRequests === undefined,
+    options.estimates?.enabled === false ? undefined : { pricing, sampling: options.estimates ?? {} },
   )
   let tracker: BatchTracker | undefined
   const finish = createFinisher({

@@ -55,6 +55,29 @@ export interface BatchInputSummary {
   requests: number
 }
 
+/**
+ * What a batch input file is expected to cost, worked out while it streamed in: its input tokens,
+ * the most output tokens its requests allow, and the cost range at batch prices.
+ */
+export interface FileEstimate {
+  /** The model the requests name. */
+  model: string
+  /** How many requests the file holds. */
+  requests: number
+  /** The input tokens of every request, counted as the provider bills chat input (see docs/budgets-and-estimates.md). */
+  inputTokens: number
+  /** How the tokens were counted: OpenAI's encodings, or about four characters a token for Gemini. */
+  tokenizer: 'o200k_base' | 'cl100k_base' | 'chars/4'
+  /** The share of the text (0 to 1) counted at the file's sampled tokens-per-character ratio rather than tokenized. */
+  sampledShare: number
+  /** The most output tokens the requests may produce: their own limits, else the model's maximum. */
+  maxOutputTokens: number
+  /** USD at batch prices if every input token were a cache hit and nothing were output; null when the model has no price. */
+  minCost: number | null
+  /** USD at batch prices with no cache hit and every request producing its most output; null when the model has no price. */
+  maxCost: number | null
+}
+
 /** A file as batchkit stores it. Timestamps are unix seconds. */
 export interface FileRecord {
   id: string
@@ -72,6 +95,8 @@ export interface FileRecord {
   purpose: FilePurpose
   /** Set for `purpose: batch` uploads. */
   batchInput: BatchInputSummary | null
+  /** Set for `purpose: batch` uploads to an endpoint that bills tokens, when estimating is on. */
+  estimate?: FileEstimate | null
   /** Set for output and error files: the batch that produced them. */
   batchId: string | null
   /**
@@ -169,6 +194,8 @@ export interface BatchRecord extends BatchProgress {
   refreshedAtMs?: number
   /** Usage and cost once the batch has ended and been billed; kept in a record of its own, attached on reads. */
   billing?: BatchBilling | null
+  /** The input file's estimate when the batch was created. */
+  estimate?: FileEstimate | null
 }
 
 /** A page of a list, newest first unless asked otherwise. */
@@ -199,6 +226,7 @@ export type BatchDraft = Pick<
   | 'metadata'
   | 'createdAt'
   | 'createdAtMs'
+  | 'estimate'
 > & {
   /** The input file's request count, for the `acreate_batch` event. */
   requestCount: number

@@ -312,6 +312,7 @@ describe('overrides', () => {
       inputPerMTok: 0.075,
       cachedInputPerMTok: 0.075,
       outputPerMTok: 0.5,
+      maxOutputTokens: 16_384,
       source: 'user override',
       asOf: DEFAULT_PRICES['gpt-4o-mini']!.asOf,
     })

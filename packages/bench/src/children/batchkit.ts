@@ -54,6 +54,7 @@ const hosted = await host.serve({
   authenticate: apiKeyAuth({ [BENCH_API_KEY]: 'bench' }),
   // High enough for the 1 GB upload (OpenAI's own limits are 200 MB and 50,000 requests).
   limits: { maxBatchFileBytes: 4_000_000_000, maxBatchRequests: 10_000_000 },
+  estimates: { enabled: process.env.BENCH_ESTIMATES !== 'off' },
 })
 
 const server = hosted.server

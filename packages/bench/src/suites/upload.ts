@@ -35,13 +35,17 @@ export async function runUploads(config: BenchConfig, log: Log): Promise<UploadR
   const specs: TargetSpec[] = [
     { kind: 'direct' },
     { kind: 'batchkit', host: express, store: 'memory' },
+    // The same without estimates, measured in the same runs, for what estimating costs an upload.
+    { kind: 'batchkit', host: express, store: 'memory', estimates: false },
     { kind: 'portkey' },
   ]
   const samples = new Map<string, { seconds: number[]; peak: number[]; idle: number[] }>()
   const agent = clientAgent(1)
   try {
     for (let run = 1; run <= config.runs; run++) {
-      for (const spec of specs) {
+      // The estimates pair swaps places every run, so neither always goes first on a machine that drifts.
+      const ordered = run % 2 === 0 ? [specs[0], specs[2], specs[1], specs[3]] : specs
+      for (const spec of ordered as TargetSpec[]) {
         for (const size of config.upload.sizes) {
           const shape = jsonlShape(size, config.upload.lineBytes)
           const label = labelOf(spec, upstream)

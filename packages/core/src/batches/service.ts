@@ -140,6 +140,7 @@ export class BatchService {
       metadata: request.metadata,
       createdAt: Math.floor(createdAtMs / 1000),
       createdAtMs,
+      estimate: file.estimate ?? null,
       requestCount: file.batchInput.requests,
     }
     const hold = await this.intents.begin({

@@ -1,6 +1,8 @@
 import { isUtf8 } from 'node:buffer'
 import { Transform, type TransformCallback } from 'node:stream'
 import { ApiError } from '../errors.js'
+import type { FileEstimator } from '../estimates/file-estimator.js'
+import { loadTokenizers, tokenizersLoaded } from '../estimates/tokenizers.js'
 import { BATCH_ENDPOINTS, type BatchInputSummary, type UploadPurpose } from '../types.js'
 import type { UploadLimits } from './upload-limits.js'
 
@@ -15,6 +17,9 @@ const ENDPOINTS: ReadonlySet<string> = new Set(BATCH_ENDPOINTS)
  *
  * The multipart `purpose` field may arrive after the file, so the purpose is a promise: until it
  * resolves, problems are recorded rather than raised, and the stream's end waits for it.
+ *
+ * Given a {@link FileEstimator}, every request line it accepts is also added to the estimate, from
+ * the same parse; the first chunk waits for the tokenizers to load (once per process).
  */
 export class JsonlValidator extends Transform {
   /** Bytes seen so far. */
@@ -43,6 +48,7 @@ export class JsonlValidator extends Transform {
   constructor(
     limits: UploadLimits,
     private readonly purposePromise: Promise<UploadPurpose>,
+    private estimator?: FileEstimator,
   ) {
     super()
     this.limits = { ...limits }
@@ -69,7 +75,16 @@ export class JsonlValidator extends Transform {
     return { url: this.url, model: this.model, requests: this.requests }
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  override _transform(chunk: Buffer, encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.estimator && this.validating && !tokenizersLoaded()) {
+      // A tokenizer that cannot load costs the upload its estimate, never the upload itself.
+      const go = () => this._transform(chunk, encoding, callback)
+      loadTokenizers().then(go, () => {
+        this.estimator = undefined
+        go()
+      })
+      return
+    }
     this.bytes += chunk.length
     const tooLarge = this.sizeProblem(false)
     if (this.validating && !tooLarge) this.scan(chunk)
@@ -248,6 +263,7 @@ export class JsonlValidator extends Transform {
     this.customIds.add(customId)
     this.url = url
     this.model = model
+    this.estimator?.add(url, body)
     return undefined
   }
 }

@@ -3,14 +3,26 @@ import { pipeline, type Readable, Transform, type TransformCallback, Writable } 
 import { pipeline as pipelineAsync } from 'node:stream/promises'
 import { validateExpiresAfter } from '../batches/validate.js'
 import { ApiError, invalidValue, isApiError, notFound } from '../errors.js'
+import { FileEstimator } from '../estimates/file-estimator.js'
+import type { SamplingOptions } from '../estimates/text-counter.js'
 import { newFileId } from '../ids.js'
 import { type IdempotencyKeys, keyReused } from '../intents/idempotency.js'
 import { type Intent, type IntentLog, searchSince } from '../intents/intent-log.js'
+import type { Pricing } from '../pricing/cost.js'
 import type { ProviderRegistry } from '../providers/registry.js'
 import type { ProviderDownload } from '../providers/types.js'
 import { refusedUpstream } from '../providers/upstream-errors.js'
 import type { ListOrder, RecordStore } from '../store/records.js'
-import type { BatchBilling, ExpiresAfter, FilePurpose, FileRecord, Page, Principal, UploadPurpose } from '../types.js'
+import type {
+  BatchBilling,
+  ExpiresAfter,
+  FileEstimate,
+  FilePurpose,
+  FileRecord,
+  Page,
+  Principal,
+  UploadPurpose,
+} from '../types.js'
 import { attempt } from '../util/attempt.js'
 import { checkFilename } from './filename.js'
 import { JsonlValidator } from './jsonl-validator.js'
@@ -58,6 +70,12 @@ interface DeferredDelete {
 /** Reports a failure that could not be shown to the caller, such as a failed clean-up. */
 export type ErrorReporter = (error: unknown, context: string) => void
 
+/** How uploads are estimated: the prices to cost them at, and how much of their text to tokenize. */
+export interface UploadEstimates {
+  pricing: Pick<Pricing, 'priceOf'>
+  sampling: SamplingOptions
+}
+
 /** Files: upload, list, retrieve, delete and download, each scoped to the caller's own files. */
 export class FileService {
   constructor(
@@ -69,6 +87,8 @@ export class FileService {
     private readonly idempotency: IdempotencyKeys,
     /** Whether a provider's own request limit (Azure's 100,000) applies, the user having set none. */
     private readonly providerRequestLimits = true,
+    /** Estimates of batch input files as they stream in; none when off. */
+    private readonly estimates?: UploadEstimates,
   ) {}
 
   /**
@@ -132,7 +152,8 @@ export class FileService {
     const expiresAfter = Promise.resolve(input.expiresAfter ?? null).then((value) =>
       validateExpiresAfter('expires_after', value),
     )
-    const validator = new JsonlValidator(this.limits, purpose)
+    const estimator = this.estimates ? new FileEstimator(this.estimates.sampling) : undefined
+    const validator = new JsonlValidator(this.limits, purpose, estimator)
     const aborter = new AbortController()
     // The first thing that went wrong on our side; it explains the upload's failure better than the provider can.
     let failure: unknown
@@ -193,6 +214,7 @@ export class FileService {
     }
 
     try {
+      const batchInput = validator.summary()
       const record: FileRecord = {
         id,
         owner: principal.owner,
@@ -204,7 +226,8 @@ export class FileService {
         expiresAt: uploaded.expiresAt,
         filename: input.filename ?? uploaded.filename,
         purpose: await purpose,
-        batchInput: validator.summary(),
+        batchInput,
+        ...(batchInput && this.estimates && estimator ? { estimate: estimator.result(this.estimates.pricing) } : {}),
         batchId: null,
         modelRewrite:
           rewrite && providerModel && firstModel ? { model: firstModel, providerModel, exact: rewrite.exact } : null,
@@ -232,6 +255,15 @@ export class FileService {
     const file = await this.store.getFile(id)
     if (!file || file.owner !== principal.owner) throw notFound('file', id)
     return file
+  }
+
+  /**
+   * What the caller's batch input file is expected to cost (worked out as it was uploaded); null for
+   * a file that is not a batch input, one of an endpoint not billed by tokens, or one uploaded
+   * while estimating was off.
+   */
+  async estimate(principal: Principal, id: string): Promise<FileEstimate | null> {
+    return (await this.retrieve(principal, id)).estimate ?? null
   }
 
   /** A page of the caller's files; `after` may name a file deleted since the previous page. */

@@ -4,14 +4,14 @@ import { ApiError, invalidValue, isApiError } from '../errors.js'
 import type { ListPurpose } from '../files/purpose.js'
 import type { ErrorReporter, FileService } from '../files/service.js'
 import { inSpan } from '../observability/telemetry.js'
-import type { ExpiresAfter, Principal } from '../types.js'
+import type { ExpiresAfter, FileEstimate, Principal } from '../types.js'
 import { CANCEL_BATCH_ARGUMENTS, CREATE_BATCH_ARGUMENTS, refuseUnknownArguments } from './arguments.js'
 import { isJsonOrAbsent, readJsonObject } from './json-body.js'
 import { parseMultipartUpload } from './multipart.js'
 import { requestIdFor } from './request-id.js'
 import { matchRoute, type Operation, relativePath } from './routes.js'
 import type { HttpRequest, HttpResult } from './types.js'
-import { toBatchObject, toFileObject, toListObject } from './wire.js'
+import { ESTIMATE_HEADER, estimateHeaderValue, toBatchObject, toFileObject, toListObject } from './wire.js'
 
 /** The OpenAI wire format over the core's services. */
 export interface HttpHandler {
@@ -68,7 +68,8 @@ export function createHttpHandler(deps: {
         const header = request.headers['custom-llm-provider']
         const provider = query.get('custom_llm_provider') ?? (typeof header === 'string' ? header : upload.provider)
         const idempotencyKey = headerOf(request, 'idempotency-key')
-        return json(toFileObject(await files.create(principal, { ...upload, provider }, { idempotencyKey })))
+        const file = await files.create(principal, { ...upload, provider }, { idempotencyKey })
+        return withEstimate(json(toFileObject(file)), file.estimate)
       }
       case 'files.list': {
         const purpose = query.get('purpose') ?? undefined
@@ -107,7 +108,7 @@ export function createHttpHandler(deps: {
           },
           { idempotencyKey: headerOf(request, 'idempotency-key') },
         )
-        return json(toBatchObject(batch))
+        return withEstimate(json(toBatchObject(batch)), batch.estimate)
       }
       case 'batches.list': {
         const page = await batches.list(principal, {
@@ -153,6 +154,12 @@ export function createHttpHandler(deps: {
       return result
     },
   }
+}
+
+/** Adds the `batchkit-estimate` header when there is an estimate to carry. */
+function withEstimate(result: HttpResult, estimate: FileEstimate | null | undefined): HttpResult {
+  if (estimate) result.headers[ESTIMATE_HEADER] = estimateHeaderValue(estimate)
+  return result
 }
 
 function json(value: unknown, status = 200): HttpResult {

@@ -1,4 +1,25 @@
-import type { BatchRecord, FileRecord, Page } from '../types.js'
+import type { BatchRecord, FileEstimate, FileRecord, Page } from '../types.js'
+
+/** The response header that carries a batch input file's estimate, beside OpenAI's unchanged objects. */
+export const ESTIMATE_HEADER = 'batchkit-estimate'
+
+/**
+ * The `batchkit-estimate` header's value: the estimate as one line of JSON with OpenAI's snake_case
+ * names, every character outside printable ASCII escaped (`\uXXXX`) so any model name fits a header.
+ */
+export function estimateHeaderValue(estimate: FileEstimate): string {
+  const wire = {
+    model: estimate.model,
+    requests: estimate.requests,
+    input_tokens: estimate.inputTokens,
+    max_output_tokens: estimate.maxOutputTokens,
+    min_cost_usd: estimate.minCost,
+    max_cost_usd: estimate.maxCost,
+    tokenizer: estimate.tokenizer,
+    sampled_share: estimate.sampledShare,
+  }
+  return JSON.stringify(wire).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
 
 /** A File object exactly as OpenAI returns it. */
 export function toFileObject(file: FileRecord) {

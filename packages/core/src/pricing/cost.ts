@@ -156,7 +156,7 @@ function applyOverride(model: string, base: ModelPrice | undefined, override: Pr
     throw new TypeError(`price override for "${model}" must be an object`)
   }
   const merged: Record<string, unknown> = { ...base }
-  for (const field of [...PRICE_FIELDS, 'source', 'asOf'] as const) {
+  for (const field of [...PRICE_FIELDS, 'maxOutputTokens', 'source', 'asOf'] as const) {
     if (override[field] !== undefined) merged[field] = override[field]
   }
   if (base === undefined) {
@@ -171,6 +171,12 @@ function applyOverride(model: string, base: ModelPrice | undefined, override: Pr
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
       throw new TypeError(`price override for "${model}": ${field} must be a finite number ≥ 0, got ${String(value)}`)
     }
+  }
+  const maxOutput = merged.maxOutputTokens
+  if (maxOutput !== undefined && !(typeof maxOutput === 'number' && Number.isInteger(maxOutput) && maxOutput >= 0)) {
+    throw new TypeError(
+      `price override for "${model}": maxOutputTokens must be an integer ≥ 0, got ${String(maxOutput)}`,
+    )
   }
   if (typeof merged.source !== 'string' || typeof merged.asOf !== 'string') {
     throw new TypeError(`price override for "${model}": source and asOf must be strings`)
