@@ -197,26 +197,23 @@ const UPLOAD_PROSE =
 function uploadTable(rows: UploadRow[]): string {
   const body = rows.map((row) =>
     row.skipped
-      ? [row.label, `${mb(row.bytes)} MB`, row.skipped, '', '', '', '']
+      ? [row.label, `${mb(row.bytes)} MB`, row.skipped, '', '', '', '', '']
       : [
           row.label,
           `${mb(row.bytes)} MB`,
           spreadCell(row.seconds, 2),
           spreadCell(row.mbPerSecond),
+          spreadCell(row.serverCpuSeconds, 2),
           spreadCell(row.peakRssBytes, 0, 1e-6),
           spreadCell(row.idleRssBytes, 0, 1e-6),
           num(((row.peakRssBytes?.median ?? Number.NaN) - (row.idleRssBytes?.median ?? Number.NaN)) / 1e6),
         ],
   )
-  return markdownTable(['path', 'file', 'time s', 'MB/s', 'peak RSS MB', 'RSS before MB', 'peak − before MB'], body, [
-    'l',
-    'r',
-    'r',
-    'r',
-    'r',
-    'r',
-    'r',
-  ])
+  return markdownTable(
+    ['path', 'file', 'time s', 'MB/s', 'server CPU s', 'peak RSS MB', 'RSS before MB', 'peak − before MB'],
+    body,
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  )
 }
 
 const AGGREGATION_PROSE =

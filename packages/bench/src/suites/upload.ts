@@ -19,6 +19,8 @@ export interface UploadRow {
   peakRssBytes?: Spread
   /** The server process's RSS just before the upload, in bytes. */
   idleRssBytes?: Spread
+  /** CPU seconds (user + system) the server process spent on the upload: what other work on the machine disturbs least. */
+  serverCpuSeconds?: Spread
 }
 
 type Log = (line: string) => void
@@ -39,7 +41,7 @@ export async function runUploads(config: BenchConfig, log: Log): Promise<UploadR
     { kind: 'batchkit', host: express, store: 'memory', estimates: false },
     { kind: 'portkey' },
   ]
-  const samples = new Map<string, { seconds: number[]; peak: number[]; idle: number[] }>()
+  const samples = new Map<string, { seconds: number[]; peak: number[]; idle: number[]; cpu: number[] }>()
   const agent = clientAgent(1)
   try {
     for (let run = 1; run <= config.runs; run++) {
@@ -49,7 +51,7 @@ export async function runUploads(config: BenchConfig, log: Log): Promise<UploadR
         for (const size of config.upload.sizes) {
           const shape = jsonlShape(size, config.upload.lineBytes)
           const label = labelOf(spec, upstream)
-          const sample = samples.get(`${label}|${shape.bytes}`) ?? { seconds: [], peak: [], idle: [] }
+          const sample = samples.get(`${label}|${shape.bytes}`) ?? { seconds: [], peak: [], idle: [], cpu: [] }
           samples.set(`${label}|${shape.bytes}`, sample)
           const prefix = `  run ${run}/${config.runs} ${label}, ${mb(shape.bytes)} MB`
           try {
@@ -57,8 +59,10 @@ export async function runUploads(config: BenchConfig, log: Log): Promise<UploadR
             sample.seconds.push(result.seconds)
             sample.peak.push(result.peakRssBytes)
             sample.idle.push(result.idleRssBytes)
+            sample.cpu.push(result.serverCpuSeconds)
             log(
               `${prefix}: ${result.seconds.toFixed(2)} s, ${(shape.bytes / 1e6 / result.seconds).toFixed(0)} MB/s, ` +
+                `server CPU ${result.serverCpuSeconds.toFixed(2)} s, ` +
                 `peak RSS ${mb(result.peakRssBytes)} MB (idle ${mb(result.idleRssBytes)} MB)`,
             )
           } catch (error) {
@@ -87,6 +91,7 @@ export async function runUploads(config: BenchConfig, log: Log): Promise<UploadR
         mbPerSecond: spread(sample.seconds.map((s) => bytes / 1e6 / s)),
         peakRssBytes: spread(sample.peak),
         idleRssBytes: spread(sample.idle),
+        serverCpuSeconds: spread(sample.cpu),
       })
     }
   }
@@ -99,17 +104,19 @@ async function oneUpload(
   spec: TargetSpec,
   upstream: UpstreamOptions,
   shape: JsonlShape,
-): Promise<{ seconds: number; peakRssBytes: number; idleRssBytes: number }> {
+): Promise<{ seconds: number; peakRssBytes: number; idleRssBytes: number; serverCpuSeconds: number }> {
   const target = await startTarget(spec, upstream)
   try {
     const warm = await uploadJsonl(agent, target, jsonlShape(2_000_000, shape.lineBytes))
     await deleteFile(agent, target, warm.id)
     const idleRssBytes = target.server.rssBytes()
     target.server.resetPeak()
+    const cpuBefore = target.server.cpuSeconds()
     const result = await uploadJsonl(agent, target, shape)
+    const serverCpuSeconds = target.server.cpuSeconds() - cpuBefore
     const peakRssBytes = target.server.peakRssBytes()
     await deleteFile(agent, target, result.id)
-    return { seconds: result.seconds, peakRssBytes, idleRssBytes }
+    return { seconds: result.seconds, peakRssBytes, idleRssBytes, serverCpuSeconds }
   } finally {
     await target.stop()
   }

@@ -4,12 +4,12 @@ import type { CountTokens } from './tokenizers.js'
 export interface SamplingOptions {
   /** Characters of text tokenized in full, from the start of a file, before sampling starts. @default 262_144 */
   exactChars?: number
-  /** After that, one long text in this many is tokenized; 1 tokenizes every text. @default 128 */
+  /** After that, one long text in this many is tokenized; 1 tokenizes every text. @default 256 */
   sampleEvery?: number
 }
 
 const DEFAULT_EXACT_CHARS = 262_144
-const DEFAULT_SAMPLE_EVERY = 128
+const DEFAULT_SAMPLE_EVERY = 256
 /** Texts up to this long (roles, names, short prompts) are remembered with their count; looking up longer ones costs more than sampling them. */
 const SHORT_TEXT = 256
 const CACHE_ENTRIES = 65_536
