@@ -1,6 +1,8 @@
 export { type Authenticate, type AuthRequest, apiKeyAuth, credentialOf, parseApiKeys } from './auth/api-keys.js'
 export type { BatchLifecycle, BatchService, ListBatchesOptions } from './batches/service.js'
 export type { CreateBatchInput } from './batches/validate.js'
+export type { BudgetOptions, BudgetStatus } from './budgets/budgets.js'
+export type { BudgetLedger, LedgerTotals, Reservation } from './budgets/ledger.js'
 export { ApiError, type ErrorBody, isApiError } from './errors.js'
 export { DEFAULT_MAX_OUTPUT_TOKENS } from './estimates/file-estimator.js'
 export type { SamplingOptions } from './estimates/text-counter.js'

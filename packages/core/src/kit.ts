@@ -4,6 +4,7 @@ import { Keyv } from 'keyv'
 import type { Authenticate } from './auth/api-keys.js'
 import { DEFAULT_FRESHNESS_MS, FreshnessWindow } from './batches/freshness.js'
 import { BatchService } from './batches/service.js'
+import { type BudgetOptions, type BudgetStatus, Budgets } from './budgets/budgets.js'
 import type { SamplingOptions } from './estimates/text-counter.js'
 import { type DeliveryOptions, EventOutbox } from './events/outbox.js'
 import type { BatchEventCallback } from './events/types.js'
@@ -92,6 +93,12 @@ export interface BatchKitOptions {
    * @default on, with the sampling defaults of {@link EstimateOptions}
    */
   estimates?: EstimateOptions
+  /**
+   * Per-owner spending limits per calendar month (UTC): `POST /batches` holds the input file's
+   * estimated upper bound against the limit, atomically in the store, and refuses a batch that
+   * would pass it with 429 `insufficient_quota`. See docs/budgets-and-estimates.md. @default none
+   */
+  budgets?: BudgetOptions
 }
 
 /** How batch input files are estimated while they upload. */
@@ -112,6 +119,8 @@ export interface BatchKit {
   readonly authenticated: boolean
   /** Whether several server instances may share this kit's store (Redis or PostgreSQL). */
   readonly multiInstanceSafe: boolean
+  /** Spending budgets: `status(owner, period?)` gives an owner's limit, spent and held amounts for a month. */
+  readonly budgets: { status(owner: string, period?: string): Promise<BudgetStatus> }
   /** Stops following batches and delivering events, and closes provider connections; safe to call twice. The store is the caller's. */
   close(): Promise<void>
 }
@@ -127,8 +136,12 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
   const reportError: ErrorReporter =
     options.onError ?? (options.logger ? loggerReporter(options.logger) : stderrReporter)
   const guard = new StoreGuard(storeTimeout(options.storeTimeoutMs), reportError)
-  const { index, leases } = guardCoordination(options.coordination ?? coordinationFor(keyv), guard)
-  const multiInstanceSafe = index.shared && leases.shared
+  const { index, leases, ledger } = guardCoordination(options.coordination ?? coordinationFor(keyv), guard)
+  if (options.budgets && options.estimates?.enabled === false) {
+    throw new Error('budgets need estimates: remove estimates: { enabled: false }, or budgets')
+  }
+  const budgets = new Budgets(ledger, options.budgets)
+  const multiInstanceSafe = index.shared && leases.shared && (!options.budgets || ledger.shared)
   if (!multiInstanceSafe && !(adapterOf(keyv) instanceof Map)) warnSingleInstance(options.logger)
   const holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
   const store = new RecordStore(keyv, index, guard)
@@ -175,6 +188,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     pricing,
     outbox,
     runDeferredDelete: (id) => files.runDeferredDelete(id),
+    budgets,
   })
   // Nudges run in the background; `close` waits for them, so none touches a store the caller has closed.
   const nudges = new Set<Promise<void>>()
@@ -207,6 +221,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     intents,
     idempotency,
     new FreshnessWindow(leases, holder, options.freshnessMs ?? DEFAULT_FRESHNESS_MS),
+    budgets,
   )
   const reconciler = new IntentReconciler(
     intents,
@@ -238,6 +253,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     http: createHttpHandler({ files, batches, authenticate: options.authenticate, reportError }),
     authenticated: options.authenticate !== undefined,
     multiInstanceSafe,
+    budgets: { status: (owner, period) => budgets.status(owner, period) },
     close: once(async () => {
       await Promise.all([tracker?.stop(), outbox.stop(), reconciler.stop(), batches.idle()])
       await Promise.all(nudges)

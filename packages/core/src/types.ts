@@ -168,6 +168,14 @@ export interface BatchBilling {
   computedAt: number
 }
 
+/** What a batch holds of its owner's spending budget until it is billed (see docs/budgets-and-estimates.md). */
+export interface BudgetHold {
+  /** The month (`YYYY-MM`, UTC) the batch was created in, whose budget it counts against. */
+  period: string
+  /** The estimate's upper bound, in whole micro-dollars. */
+  micros: number
+}
+
 /** A batch as batchkit stores it. */
 export interface BatchRecord extends BatchProgress {
   id: string
@@ -196,6 +204,8 @@ export interface BatchRecord extends BatchProgress {
   billing?: BatchBilling | null
   /** The input file's estimate when the batch was created. */
   estimate?: FileEstimate | null
+  /** Its hold on the owner's budget, when budgets are on: settled to the cost once billed. */
+  budget?: BudgetHold | null
 }
 
 /** A page of a list, newest first unless asked otherwise. */
@@ -227,6 +237,7 @@ export type BatchDraft = Pick<
   | 'createdAt'
   | 'createdAtMs'
   | 'estimate'
+  | 'budget'
 > & {
   /** The input file's request count, for the `acreate_batch` event. */
   requestCount: number

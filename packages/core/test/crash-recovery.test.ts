@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url'
 import { type DelayProxy, type FakeOpenAI, startDelayProxy, startFakeOpenAI } from '@batchkit/testkit'
 import OpenAI, { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createBatchKit } from '../src/kit.js'
+import { openai } from '../src/providers/openai/index.js'
 import { POSTGRES_URL, REDIS_URL, testBackends, useBackend } from './support/backends.js'
 
 /**
@@ -59,7 +61,10 @@ describe.each(backends)('crash recovery on $label', (backend) => {
    * Starts a server on the shared store; resolves with a client for it. With `dieAfterWrite`, the server
    * kills itself the moment it stores a record whose key starts with it.
    */
-  async function startServer(dieAfterWrite = ''): Promise<{ child: ChildProcess; client: OpenAI }> {
+  async function startServer(
+    dieAfterWrite = '',
+    extraEnv: Record<string, string> = {},
+  ): Promise<{ child: ChildProcess; client: OpenAI }> {
     const child = spawn(
       process.execPath,
       [
@@ -80,6 +85,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
           GRACE_MS: String(GRACE_MS),
           EVENTS_FILE: eventsFile,
           DIE_AFTER_WRITE: dieAfterWrite,
+          ...extraEnv,
         },
         stdio: ['ignore', 'pipe', 'inherit'],
       },
@@ -227,6 +233,48 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     const events = readEvents(eventsFile).filter((e) => e.batchId === batchId)
     expect(events.filter((e) => e.type === 'acreate_batch')).toHaveLength(1)
     expect(events.filter((e) => e.type === 'batch_success')).toHaveLength(1)
+  })
+
+  it('lets go the budget hold of a create killed between taking it and asking the provider', {
+    timeout: 60_000,
+  }, async () => {
+    const budgets = { BUDGETS: JSON.stringify({ default: 5 }) }
+    const reader = createBatchKit({
+      store: backend.connect(),
+      providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
+      tracking: { enabled: false },
+      budgets: { limitFor: () => 5 },
+    })
+    try {
+      const before = (await reader.budgets.status('default')).reserved
+      const dying = await startServer('', { ...budgets, DIE_AFTER_BUDGET_HOLD: '1' })
+      const input = await dying.client.files.create({
+        file: await toFile(Buffer.from(requests(300)), 'in.jsonl'),
+        purpose: 'batch',
+      })
+      const batchesBefore = fake.batches.size
+      await expect(
+        dying.client.batches.create({
+          input_file_id: input.id,
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+        }),
+      ).rejects.toThrow()
+      // The dead server held the batch's estimate and never asked the provider.
+      const leaked = (await reader.budgets.status('default')).reserved - before
+      expect(leaked).toBeGreaterThan(0)
+      expect(fake.batches.size).toBe(batchesBefore)
+
+      // A new server's reconciler finds nothing upstream for the intent, and the hold goes back.
+      const { client } = await startServer('', budgets)
+      await expect
+        .poll(async () => (await reader.budgets.status('default')).reserved, { timeout: 30_000, interval: 200 })
+        .toBeCloseTo(before, 9)
+      expect(fake.batches.size).toBe(batchesBefore)
+      expect((await client.batches.list({ limit: 100 })).data.map((b) => b.input_file_id)).not.toContain(input.id)
+    } finally {
+      await reader.close()
+    }
   })
 })
 

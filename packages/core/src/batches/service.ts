@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import type { Budgets } from '../budgets/budgets.js'
 import { ApiError, invalidValue, isApiError, notFound } from '../errors.js'
 import type { ErrorReporter } from '../files/service.js'
 import { derivedFileId, newBatchId } from '../ids.js'
@@ -63,6 +64,8 @@ export class BatchService {
     private readonly intents: IntentLog,
     private readonly idempotency: IdempotencyKeys,
     private readonly freshness: FreshnessWindow,
+    /** Spending limits each new batch's estimate is held against (when on), and where holds are let go. */
+    private readonly budgets?: Budgets,
   ) {}
 
   /** Background refreshes and billings started by reads, by batch id, so each runs once at a time here. */
@@ -103,7 +106,11 @@ export class BatchService {
       return
     }
     const upstream = await this.providers.get(intent.provider).findBatch(intent.id, searchSince(intent))
-    if (!upstream) return
+    if (!upstream) {
+      // The create never happened: what it held of the owner's budget goes back.
+      await this.releaseHold(intent.batch)
+      return
+    }
     const batch = recordOf(intent.batch, upstream, Date.now())
     await this.store.addBatch(batch)
     await this.lifecycle.created(batch, intent.batch.requestCount)
@@ -141,6 +148,7 @@ export class BatchService {
       createdAt: Math.floor(createdAtMs / 1000),
       createdAtMs,
       estimate: file.estimate ?? null,
+      budget: this.budgets?.holdFor(file.estimate, createdAtMs) ?? null,
       requestCount: file.batchInput.requests,
     }
     const hold = await this.intents.begin({
@@ -151,12 +159,27 @@ export class BatchService {
       createdAtMs,
       batch: draft,
     })
+    if (this.budgets && draft.budget) {
+      try {
+        // After the intent, so a crash from here on leaves the reconciler a hold to let go.
+        await this.budgets.reserve(principal.owner, id, draft.budget, file.estimate)
+      } catch (error) {
+        // Refused: nothing was held. A store failure may have held it all the same: the reconciler lets it go.
+        if (isApiError(error) && error.status < 500)
+          await this.intents.end(id, hold).catch((e) => this.reportError(e, `ending the intent of ${id}`))
+        else await hold.release()
+        throw error
+      }
+    }
     let upstream: ProviderBatch
     try {
       upstream = await provider.createBatch({ ...request, inputFileId: file.providerFileId, tag: id })
     } catch (error) {
       // Only a refusal proves nothing was made; after a timeout the reconciler asks the provider.
-      if (refusedUpstream(error))
+      if (
+        refusedUpstream(error) &&
+        (await attempt(this.releaseHold(draft), (e) => this.reportError(e, `releasing the budget of ${id}`)))
+      )
         await this.intents.end(id, hold).catch((e) => this.reportError(e, `ending the intent of ${id}`))
       else await hold.release()
       throw error
@@ -175,7 +198,10 @@ export class BatchService {
           this.reportError(e, 'deleting a batch record after a failed create'),
         ),
       ])
-      if (undone.every(Boolean)) await this.intents.end(id, hold).catch(() => hold.release())
+      const released =
+        undone.every(Boolean) &&
+        (await attempt(this.releaseHold(draft), (e) => this.reportError(e, `releasing the budget of ${id}`)))
+      if (released) await this.intents.end(id, hold).catch(() => hold.release())
       else await hold.release()
       throw error
     }
@@ -237,6 +263,11 @@ export class BatchService {
     const accepted = TERMINAL_STATUSES.has(upstream.status) ? upstream : cancellingOf(upstream)
     const cancelled = await this.apply(batch, provider, accepted, askedAtMs)
     return this.present([cancelled], await this.billings([cancelled]))[0] as BatchRecord
+  }
+
+  /** Lets a create's hold on its owner's budget go: the batch was never made (or was undone). Safe to repeat. */
+  private async releaseHold(draft: BatchDraft): Promise<void> {
+    if (draft.budget && this.budgets) await this.budgets.release(draft.owner, draft.id, draft.budget)
   }
 
   /** Brings a batch up to date with its provider now; a batch that has ended is returned as stored. */

@@ -1,4 +1,8 @@
 import type { Keyv } from 'keyv'
+import type { BudgetLedger } from '../budgets/ledger.js'
+import { MemoryLedger } from '../budgets/ledger.js'
+import { PostgresLedger } from '../budgets/postgres-ledger.js'
+import { RedisLedger } from '../budgets/redis-ledger.js'
 import { adapterOf, isIoRedisAdapter, isPostgresAdapter, isRedisAdapter, redisLikeOf } from './adapters.js'
 import { KeyvIndex } from './keyv-index.js'
 import { type LeaseStore, MemoryLeases, PostgresLeases, RedisLeases } from './leases.js'
@@ -6,10 +10,12 @@ import { MemoryIndex, type OrderedIndex } from './ordered-index.js'
 import { PostgresIndex, type SqlQuery } from './postgres-index.js'
 import { RedisIndex, type RedisLikeClient } from './redis-index.js'
 
-/** What a store needs beside key-value records: ordered lists and leases. */
+/** What a store needs beside key-value records: ordered lists and leases (and, for budgets, a ledger). */
 export interface Coordination {
   index: OrderedIndex
   leases: LeaseStore
+  /** Budgets' holds and spending, changed atomically. @default one in this process's memory */
+  ledger?: BudgetLedger
 }
 
 // Kits that share one in-process store share its lists and leases too, as they would share Redis.
@@ -29,6 +35,7 @@ export function coordinationFor(keyv: Keyv): Coordination {
     return {
       index: new RedisIndex(getClient, `${namespace}:batchkit:index:`),
       leases: new RedisLeases(getClient, `${namespace}:batchkit:lease:`),
+      ledger: new RedisLedger(getClient, `${namespace}:batchkit:budget:`),
     }
   }
   if (isIoRedisAdapter(store)) {
@@ -36,11 +43,16 @@ export function coordinationFor(keyv: Keyv): Coordination {
     return {
       index: new RedisIndex(async () => client, `${namespace}:batchkit:index:`),
       leases: new RedisLeases(async () => client, `${namespace}:batchkit:lease:`),
+      ledger: new RedisLedger(async () => client, `${namespace}:batchkit:budget:`),
     }
   }
   if (isPostgresAdapter(store)) {
     const query: SqlQuery = (sql, values) => store.query(sql, values)
-    return { index: new PostgresIndex(query, `${namespace}:`), leases: new PostgresLeases(query, `${namespace}:`) }
+    return {
+      index: new PostgresIndex(query, `${namespace}:`),
+      leases: new PostgresLeases(query, `${namespace}:`),
+      ledger: new PostgresLedger(query, `${namespace}:`),
+    }
   }
   const key = typeof store === 'object' && store !== null ? store : keyv
   let local = inProcess.get(key)
@@ -48,6 +60,7 @@ export function coordinationFor(keyv: Keyv): Coordination {
     local = {
       index: store instanceof Map ? new MemoryIndex() : new KeyvIndex(keyv, 'batchkit:index:'),
       leases: new MemoryLeases(),
+      ledger: new MemoryLedger(),
     }
     inProcess.set(key, local)
   }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import type { Budgets } from '../budgets/budgets.js'
 import type { EventOutbox } from '../events/outbox.js'
 import type { BatchCreatedEvent, BatchEndedEvent, BatchEndType } from '../events/types.js'
 import { recordBatchFinished } from '../observability/telemetry.js'
@@ -46,6 +47,8 @@ export function createFinisher(deps: {
   outbox: EventOutbox
   /** Runs a tenant's delete of an output or error file that waited for billing. */
   runDeferredDelete(fileId: string): Promise<void>
+  /** Where a batch's hold on its owner's budget is settled to what it cost. */
+  budgets?: Budgets
 }): FinishBatch {
   const { store, providers, pricing, outbox } = deps
 
@@ -87,6 +90,8 @@ export function createFinisher(deps: {
         billing,
       )
     }
+    // Every time, like what follows: a crash after the billing record was stored must not skip it.
+    if (batch.budget) await deps.budgets?.settle(batch.owner, batch.id, batch.budget, billing.totals.cost)
     for (const fileId of [batch.outputFileId, batch.errorFileId]) {
       if (fileId) await deps.runDeferredDelete(fileId)
     }
