@@ -34,6 +34,8 @@ export interface ExampleConfig {
     | undefined
   /** `BATCHKIT_MODELS`: the model list as JSON, or the path of a JSON file holding it. */
   models: string | undefined
+  /** `BATCHKIT_BUDGETS`: monthly spending limits as JSON, `{"owner": usd}`; unset means none. */
+  budgets: Record<string, number> | undefined
 }
 
 /** Reads {@link ExampleConfig} from `env`. */
@@ -52,7 +54,29 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ExampleConf
     azure: azureFromEnv(env),
     vertex: vertexFromEnv(env),
     models: nonEmpty(env.BATCHKIT_MODELS),
+    budgets: budgetsFromEnv(env.BATCHKIT_BUDGETS),
   }
+}
+
+/** `BATCHKIT_BUDGETS`: `{"owner": usd}`, each a limit per calendar month (UTC). */
+function budgetsFromEnv(value: string | undefined): Record<string, number> | undefined {
+  if (nonEmpty(value) === undefined) return undefined
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(value as string)
+  } catch {
+    throw new Error(`BATCHKIT_BUDGETS must be JSON such as {"alice": 25}, not '${value}'`)
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new Error(`BATCHKIT_BUDGETS must be a JSON object of owner to USD, such as {"alice": 25}`)
+  }
+  for (const [owner, usd] of Object.entries(parsed)) {
+    if (typeof usd !== 'number' || !Number.isFinite(usd) || usd < 0)
+      throw new Error(
+        `BATCHKIT_BUDGETS: the limit of '${owner}' must be a number of USD ≥ 0, not ${JSON.stringify(usd)}`,
+      )
+  }
+  return parsed as Record<string, number>
 }
 
 function azureFromEnv(env: NodeJS.ProcessEnv): ExampleConfig['azure'] {

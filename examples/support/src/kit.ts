@@ -1,4 +1,4 @@
-import { type BatchKit, createBatchKit } from '@batchkit/core'
+import { type BatchKit, type BatchKitOptions, createBatchKit } from '@batchkit/core'
 import { exampleAuth } from './auth.js'
 import type { ExampleConfig } from './config.js'
 import { exampleEventOptions } from './events.js'
@@ -11,6 +11,12 @@ export interface ExampleKit {
   kit: BatchKit
   /** Closes the kit, then the store and the fake upstream (if one was started). */
   close(): Promise<void>
+}
+
+/** `BATCHKIT_BUDGETS` as batchkit's budgets: each owner's limit for every month; owners not named have none. */
+function exampleBudgets(config: ExampleConfig): Pick<BatchKitOptions, 'budgets'> {
+  const limits = config.budgets
+  return limits ? { budgets: { limitFor: (owner) => (Object.hasOwn(limits, owner) ? limits[owner] : undefined) } } : {}
 }
 
 /**
@@ -30,6 +36,7 @@ export async function createExampleKit(
     models: upstream.models,
     authenticate: exampleAuth(config, log),
     ...exampleEventOptions(config, options.printEvent ?? printToStdout),
+    ...exampleBudgets(config),
   })
   return {
     kit,
