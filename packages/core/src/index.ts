@@ -45,6 +45,7 @@ export type {
   ProviderUpload,
 } from './providers/types.js'
 export { VERTEX_LIMITS, type VertexProviderOptions, vertex } from './providers/vertex/index.js'
+export type { SpendGroup, SpendGroupBy, SpendQuery, SpendReport, SpendTotals } from './spend/spend-report.js'
 export type { Coordination } from './store/create-index.js'
 export type { LeaseStore } from './store/leases.js'
 export type { OrderedIndex } from './store/ordered-index.js'

@@ -20,6 +20,7 @@ import { createPricing, type PriceOverride } from './pricing/cost.js'
 import { ProviderRegistry } from './providers/registry.js'
 import type { ModelRoute } from './providers/routing.js'
 import type { Provider } from './providers/types.js'
+import { type SpendQuery, type SpendReport, SpendReporter } from './spend/spend-report.js'
 import { adapterOf, makeStoreStrict } from './store/adapters.js'
 import { type Coordination, coordinationFor } from './store/create-index.js'
 import { DueQueue } from './store/due-queue.js'
@@ -121,6 +122,11 @@ export interface BatchKit {
   readonly multiInstanceSafe: boolean
   /** Spending budgets: `status(owner, period?)` gives an owner's limit, spent and held amounts for a month. */
   readonly budgets: { status(owner: string, period?: string): Promise<BudgetStatus> }
+  /**
+   * What batches billed from `from` to `to` cost, of one owner or all, by model, UTC day or owner,
+   * from the billing records: exact to the token and the cent. See docs/cost-tracking.md.
+   */
+  spend(query: SpendQuery): Promise<SpendReport>
   /** Stops following batches and delivering events, and closes provider connections; safe to call twice. The store is the caller's. */
   close(): Promise<void>
 }
@@ -145,6 +151,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
   if (!multiInstanceSafe && !(adapterOf(keyv) instanceof Map)) warnSingleInstance(options.logger)
   const holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
   const store = new RecordStore(keyv, index, guard)
+  const spend = new SpendReporter(store)
   const providers = new ProviderRegistry(options.providers, options.defaultProvider, options.models)
   const pricing = createPricing(options.prices, {
     // Without a logger, the pricing's own default warns through the process.
@@ -254,6 +261,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     authenticated: options.authenticate !== undefined,
     multiInstanceSafe,
     budgets: { status: (owner, period) => budgets.status(owner, period) },
+    spend: (query) => spend.report(query),
     close: once(async () => {
       await Promise.all([tracker?.stop(), outbox.stop(), reconciler.stop(), batches.idle()])
       await Promise.all(nudges)

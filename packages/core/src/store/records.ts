@@ -130,6 +130,44 @@ export class RecordStore {
     return this.page(batchList(owner), { ...options, order: 'desc' }, batchKey)
   }
 
+  /** Many batch records at once, in the order of `ids` (undefined where missing). */
+  getBatches(ids: string[]): Promise<(BatchRecord | undefined)[]> {
+    if (ids.length === 0) return Promise.resolve([])
+    return this.guard('reading batch records', () => this.keyv.getMany<BatchRecord>(ids.map(batchKey)))
+  }
+
+  /** Lists a billed batch by the time of its bill, for spend reports, in all owners' list and its owner's; safe to repeat. */
+  listBilled(batch: Pick<BatchRecord, 'id' | 'owner'>, billedAtMs: number): Promise<void> {
+    return this.guard('listing a billed batch', async () => {
+      const key = sortKey(billedAtMs, batch.id)
+      await Promise.all([this.index.add(billedList(), key), this.index.add(billedList(batch.owner), key)])
+    })
+  }
+
+  /**
+   * The ids of the batches billed from `fromMs` (inclusive) to `toMs` (exclusive), oldest first, of
+   * one owner or of all, a page of at most `pageSize` at a time.
+   */
+  async *billedBetween(
+    owner: string | undefined,
+    fromMs: number,
+    toMs: number,
+    pageSize = 1000,
+  ): AsyncGenerator<string[]> {
+    // Just after every key of the millisecond before `fromMs`: keys are `<ms>:<id>`, and ';' sorts after ':'.
+    let after = fromMs > 0 ? `${String(fromMs - 1).padStart(15, '0')};` : undefined
+    for (;;) {
+      const keys = await this.guard('listing billed batches', () =>
+        this.index.range(billedList(owner), { after, limit: pageSize, order: 'asc' }),
+      )
+      const page = keys.slice(0, pageSize)
+      const inRange = page.filter((key) => Number(key.slice(0, key.indexOf(':'))) < toMs)
+      if (inRange.length > 0) yield inRange.map(idOfSortKey)
+      if (inRange.length < page.length || keys.length <= pageSize) return
+      after = page[page.length - 1] as string
+    }
+  }
+
   /** A small record of batchkit's own bookkeeping (tracking state, billing, events), by kind and id. */
   getRecord<T>(kind: RecordKind, id: string): Promise<T | undefined> {
     return this.guard(`reading a ${kind} record`, () => this.keyv.get<T>(recordKey(kind, id)))
@@ -213,3 +251,4 @@ const batchKey = (id: string) => `batchkit:batch:${id}`
 const fileList = (owner: string, purpose?: FilePurpose) =>
   purpose ? `files:${encodeURIComponent(owner)}:${purpose}` : `files:${encodeURIComponent(owner)}`
 const batchList = (owner: string) => `batches:${encodeURIComponent(owner)}`
+const billedList = (owner?: string) => (owner === undefined ? 'billed' : `billed:${encodeURIComponent(owner)}`)

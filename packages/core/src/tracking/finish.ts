@@ -91,6 +91,7 @@ export function createFinisher(deps: {
       )
     }
     // Every time, like what follows: a crash after the billing record was stored must not skip it.
+    await store.listBilled(batch, billing.computedAt * 1000)
     if (batch.budget) await deps.budgets?.settle(batch.owner, batch.id, batch.budget, billing.totals.cost)
     for (const fileId of [batch.outputFileId, batch.errorFileId]) {
       if (fileId) await deps.runDeferredDelete(fileId)
