@@ -21,6 +21,8 @@ export interface UploadRow {
   idleRssBytes?: Spread
   /** CPU seconds (user + system) the server process spent on the upload: what other work on the machine disturbs least. */
   serverCpuSeconds?: Spread
+  /** Each run's MB/s and server CPU seconds, in run order, to pair with another row's runs. */
+  runs?: { mbPerSecond: number; serverCpuSeconds: number }[]
 }
 
 type Log = (line: string) => void
@@ -92,6 +94,10 @@ export async function runUploads(config: BenchConfig, log: Log): Promise<UploadR
         peakRssBytes: spread(sample.peak),
         idleRssBytes: spread(sample.idle),
         serverCpuSeconds: spread(sample.cpu),
+        runs: sample.seconds.map((s, i) => ({
+          mbPerSecond: bytes / 1e6 / s,
+          serverCpuSeconds: sample.cpu[i] as number,
+        })),
       })
     }
   }

@@ -13,6 +13,8 @@ const DEFAULT_SAMPLE_EVERY = 256
 /** Texts up to this long (roles, names, short prompts) are remembered with their count; looking up longer ones costs more than sampling them. */
 const SHORT_TEXT = 256
 const CACHE_ENTRIES = 65_536
+/** Short texts remembered by length for the quickest look-up (a power of two). */
+const RECENT = 16
 
 /**
  * Counts the tokens of a file's texts, each exactly or, past a budget, by sampling. Short texts
@@ -33,6 +35,8 @@ export class TextCounter {
   private extrapolatedChars = 0
   private longTexts = 0
   private readonly short = new Map<string, number>()
+  private readonly recent: (string | undefined)[] = new Array(RECENT)
+  private readonly recentTokens: number[] = new Array(RECENT).fill(0)
   private readonly exactBudget: number
   private readonly sampleEvery: number
 
@@ -49,11 +53,15 @@ export class TextCounter {
     const length = text.length
     if (length === 0) return
     if (length <= SHORT_TEXT) {
-      let tokens = this.short.get(text)
+      // The same few short texts (roles) on every line: comparing them is cheaper than hashing them.
+      const slot = length & (RECENT - 1)
+      let tokens = this.recent[slot] === text ? this.recentTokens[slot] : this.short.get(text)
       if (tokens === undefined) {
         tokens = this.countTokens(text)
         if (this.short.size < CACHE_ENTRIES) this.short.set(text, tokens)
       }
+      this.recent[slot] = text
+      this.recentTokens[slot] = tokens
       this.exactTokens += tokens
       this.exactChars += length
       return
