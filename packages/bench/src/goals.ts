@@ -109,11 +109,16 @@ export function uploadEstimateGoal(rows: UploadRow[] | undefined): Goal {
       pairs
         .map(
           (pair) =>
-            `${mb(pair.bytes)} MB file ${num(pair.slower * 100, 1)}% slower, server CPU ${num(pair.moreCpu * 100, 1)}% more`,
+            `${mb(pair.bytes)} MB file ${signed(pair.slower, 'slower', 'faster')}, server CPU ${signed(pair.moreCpu, 'more', 'less')}`,
         )
         .join('; '),
     verdict: pairs.every((pair) => pair.slower <= 0.15) ? 'met' : 'missed',
   }
+}
+
+/** A ratio as a percentage with the word its sign calls for: `4.2% slower`, `3.1% faster`. */
+function signed(ratio: number, positive: string, negative: string): string {
+  return `${num(Math.abs(ratio) * 100, 1)}% ${ratio < 0 ? negative : positive}`
 }
 
 function median(values: number[]): number {

@@ -110,7 +110,7 @@ export interface EstimateOptions extends SamplingOptions {
 
 /** An OpenAI-compatible Files and Batches API: typed services for server code, and an HTTP handler for adapters. */
 export interface BatchKit {
-  /** Files of a principal: `create`, `retrieve`, `list`, `delete`, `content`. */
+  /** Files of a principal: `create`, `retrieve`, `list`, `delete`, `content`, and `estimate` of a batch input file. */
   readonly files: FileService
   /** Batches of a principal: `create`, `retrieve`, `list`, `cancel`. */
   readonly batches: BatchService
