@@ -122,6 +122,24 @@ describe('counting tokens', () => {
     ).toBe(32)
   })
 
+  it('counts Gemini at four characters a token, unframed, and bounds its output as Vertex will run it', () => {
+    const estimate = estimateOf('/v1/chat/completions', [
+      {
+        model: 'gemini-2.5-flash',
+        messages: [
+          { role: 'user', content: 'x'.repeat(401) },
+          { role: 'user', content: [{ type: 'image_url', image_url: { url: 'gs://b/i.png' } }] },
+        ],
+        max_completion_tokens: 100, // generationConfig.maxOutputTokens
+        n: 2, // candidateCount
+      },
+    ])
+    // 'user' twice (1 token each), 401 characters (101 tokens), one image (258 tokens).
+    expect(estimate).toMatchObject({ tokenizer: 'chars/4', inputTokens: 1 + 101 + 1 + 258, maxOutputTokens: 200 })
+    // gemini-2.5-flash at batch prices: $0.15 input, $0.03 cached input, $1.25 output per 1M tokens.
+    expect(estimate?.maxCost).toBeCloseTo((361 * 0.15 + 200 * 1.25) / 1e6, 12)
+  })
+
   it('prices the range at batch prices: all input cached and no output, to no cache and every output', () => {
     const estimate = estimateOf('/v1/chat/completions', [
       { model: 'gpt-5-mini', messages: [{ role: 'user', content: SENTENCES[2] }], max_completion_tokens: 1000 },
