@@ -21,11 +21,21 @@ export class FileEstimator {
   private fixedTokens = 0
   private boundedOutput = 0
   private unboundedOutputs = 0
+  private broken = false
 
   constructor(private readonly sampling: SamplingOptions = {}) {}
 
-  /** Adds one request line that the validator accepted. */
+  /** Adds one request line that the validator accepted. Never throws: a line it cannot count costs the file its estimate, not its upload. */
   add(url: string, body: Record<string, unknown>): void {
+    if (this.broken) return
+    try {
+      this.addRequest(url, body)
+    } catch {
+      this.broken = true
+    }
+  }
+
+  private addRequest(url: string, body: Record<string, unknown>): void {
     if (!this.text) {
       this.model = typeof body.model === 'string' ? body.model : ''
       this.url = url
@@ -40,9 +50,9 @@ export class FileEstimator {
     this.unboundedOutputs += tally.unboundedOutputs
   }
 
-  /** The estimate, priced with `pricing`; null for a file of no requests, or of an endpoint not billed by tokens. */
+  /** The estimate, priced with `pricing`; null for a file of no requests, of an endpoint not billed by tokens, or that could not be counted. */
   result(pricing: Pick<Pricing, 'priceOf'>): FileEstimate | null {
-    if (!this.text || !this.tokenizer || !ESTIMATED_ENDPOINTS.has(this.url)) return null
+    if (this.broken || !this.text || !this.tokenizer || !ESTIMATED_ENDPOINTS.has(this.url)) return null
     const price = pricing.priceOf(this.model)
     const inputTokens = this.fixedTokens + this.text.total()
     const modelMax = price?.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS
