@@ -16,11 +16,17 @@ describe('prices from LiteLLM’s price file', () => {
       inputPerMTok: 0.075,
       cachedInputPerMTok: 0.075,
       outputPerMTok: 0.3,
+      maxOutputTokens: 16_384,
       source: 'LiteLLM model_prices_and_context_window.json (gpt-4o-mini)',
       asOf: '2026-12-01',
     })
     // A cached batch rate where the file has one; Gemini's cached tokens at the standard cache-read price.
-    expect(prices['gpt-5']).toMatchObject({ inputPerMTok: 0.625, cachedInputPerMTok: 0.0625, outputPerMTok: 5 })
+    expect(prices['gpt-5']).toMatchObject({
+      inputPerMTok: 0.625,
+      cachedInputPerMTok: 0.0625,
+      outputPerMTok: 5,
+      maxOutputTokens: 128_000,
+    })
     expect(prices['gemini-2.5-flash']).toMatchObject({
       inputPerMTok: 0.15,
       cachedInputPerMTok: 0.03,

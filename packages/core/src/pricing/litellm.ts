@@ -15,6 +15,7 @@ interface LiteLLMEntry {
   output_cost_per_token_batches?: unknown
   cache_read_input_token_cost?: unknown
   cache_read_input_token_cost_batches?: unknown
+  max_output_tokens?: unknown
 }
 
 /** Providers whose batch discount does not reach cached tokens: they bill them at the standard cache-read price. */
@@ -32,6 +33,7 @@ const GOOGLE_PROVIDERS = /^(gemini|vertex_ai)/
  * present; else, for Gemini and Vertex AI, the standard `cache_read_input_token_cost` (Google bills
  * cached tokens in a batch as outside one); else the batch input rate. A name with a provider prefix
  * (`gemini/gemini-2.5-flash`) is taken under its bare name unless the file has the bare name too.
+ * `max_output_tokens`, where the file has it, bounds estimates of requests that set no limit.
  */
 export function pricesFromLiteLLM(file: unknown, options: LiteLLMImportOptions = {}): Record<string, ModelPrice> {
   if (typeof file !== 'object' || file === null || Array.isArray(file)) {
@@ -52,10 +54,14 @@ export function pricesFromLiteLLM(file: unknown, options: LiteLLMImportOptions =
       perMTok(entry.cache_read_input_token_cost_batches) ??
       (GOOGLE_PROVIDERS.test(provider) ? perMTok(entry.cache_read_input_token_cost) : undefined) ??
       input
+    const maxOutput = entry.max_output_tokens
     const price: ModelPrice = {
       inputPerMTok: input,
       cachedInputPerMTok: cached,
       outputPerMTok: output,
+      ...(typeof maxOutput === 'number' && Number.isInteger(maxOutput) && maxOutput >= 0
+        ? { maxOutputTokens: maxOutput }
+        : {}),
       source: `${source} (${key})`,
       asOf,
     }
