@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { Keyv } from 'keyv'
 import type { Authenticate } from './auth/api-keys.js'
+import { FailedRequests } from './batches/failed-requests.js'
 import { DEFAULT_FRESHNESS_MS, FreshnessWindow } from './batches/freshness.js'
 import { BatchService } from './batches/service.js'
 import { type DeliveryOptions, EventOutbox } from './events/outbox.js'
@@ -146,10 +147,11 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     reportError,
   )
   const idempotency = new IdempotencyKeys(store, leases, intents, holder, reportError)
+  const uploadLimits = { ...DEFAULT_UPLOAD_LIMITS, ...options.limits }
   const files = new FileService(
     store,
     providers,
-    { ...DEFAULT_UPLOAD_LIMITS, ...options.limits },
+    uploadLimits,
     reportError,
     intents,
     idempotency,
@@ -194,6 +196,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     intents,
     idempotency,
     new FreshnessWindow(leases, holder, options.freshnessMs ?? DEFAULT_FRESHNESS_MS),
+    new FailedRequests(store, files, uploadLimits.maxLineBytes, reportError),
   )
   const reconciler = new IntentReconciler(
     intents,

@@ -20,6 +20,7 @@ import {
   TERMINAL_STATUSES,
 } from '../types.js'
 import { attempt } from '../util/attempt.js'
+import type { FailedRequests } from './failed-requests.js'
 import type { FreshnessWindow } from './freshness.js'
 import { type CreateBatchInput, type ValidBatchInput, validateCreateBatch } from './validate.js'
 
@@ -63,6 +64,7 @@ export class BatchService {
     private readonly intents: IntentLog,
     private readonly idempotency: IdempotencyKeys,
     private readonly freshness: FreshnessWindow,
+    private readonly failedRequests: FailedRequests,
   ) {}
 
   /** Background refreshes and billings started by reads, by batch id, so each runs once at a time here. */
@@ -109,11 +111,34 @@ export class BatchService {
     await this.lifecycle.created(batch, intent.batch.requestCount)
   }
 
+  /**
+   * Creates the batch on its input file; the error file of a finished batch stands for a new input
+   * file of the requests that failed (see {@link FailedRequests}).
+   */
   private async createAs(id: string, principal: Principal, request: ValidBatchInput): Promise<BatchRecord> {
     const file = await this.store.getFile(request.inputFileId)
     if (!file || file.owner !== principal.owner) {
       throw new ApiError(404, `No such File object: ${request.inputFileId}`, { param: 'input_file_id' })
     }
+    const failedOf = await this.failedRequests.batchOfErrorFile(file)
+    if (!failedOf) return this.createOn(id, principal, request, file)
+    if (failedOf.endpoint !== request.endpoint) {
+      throw invalidValue(
+        'endpoint',
+        `The endpoint '${request.endpoint}' does not match the endpoint '${failedOf.endpoint}' of ${failedOf.id}, whose failed requests ${file.id} names.`,
+      )
+    }
+    return this.failedRequests.run(principal, failedOf, (input) =>
+      this.createOn(id, principal, { ...request, inputFileId: input.id }, input),
+    )
+  }
+
+  private async createOn(
+    id: string,
+    principal: Principal,
+    request: ValidBatchInput,
+    file: FileRecord,
+  ): Promise<BatchRecord> {
     if (file.purpose !== 'batch' || !file.batchInput) {
       throw invalidValue(
         'input_file_id',
