@@ -59,7 +59,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
    * Starts a server on the shared store; resolves with a client for it. With `dieAfterWrite`, the server
    * kills itself the moment it stores a record whose key starts with it.
    */
-  async function startServer(dieAfterWrite = ''): Promise<{ child: ChildProcess; client: OpenAI }> {
+  async function startServer(dieAfterWrite = '', partRequests = ''): Promise<{ child: ChildProcess; client: OpenAI }> {
     const child = spawn(
       process.execPath,
       [
@@ -80,6 +80,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
           GRACE_MS: String(GRACE_MS),
           EVENTS_FILE: eventsFile,
           DIE_AFTER_WRITE: dieAfterWrite,
+          PART_REQUESTS: partRequests,
         },
         stdio: ['ignore', 'pipe', 'inherit'],
       },
@@ -227,6 +228,66 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     const events = readEvents(eventsFile).filter((e) => e.batchId === batchId)
     expect(events.filter((e) => e.type === 'acreate_batch')).toHaveLength(1)
     expect(events.filter((e) => e.type === 'batch_success')).toHaveLength(1)
+  })
+
+  it('finishes a batch whose server died between creating its parts: each part runs once', {
+    timeout: 120_000,
+  }, async () => {
+    // The provider takes 4 requests a batch: 12 requests run as 3 parts, created one after another.
+    const { child, client } = await startServer('', '4')
+    const lines = `${Array.from({ length: 4 }, (_, i) => requests(300 + i)).join('\n')}\n`
+    const input = await client.files.create({ file: await toFile(Buffer.from(lines), 'big.jsonl'), purpose: 'batch' })
+    const before = new Set(fake.batches.keys())
+    const create = client.batches
+      .create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+      .catch(() => undefined)
+    // Killed once the provider has made two parts, while the server waits for the second one's answer.
+    await killAfter(child, () => fake.batches.size >= before.size + 2, 0)
+    await create
+    const started = [...fake.batches.values()].filter((b) => !before.has(b.id))
+    expect(started).toHaveLength(2)
+    const batchId = started[0]?.metadata?.batchkit_id ?? ''
+
+    const { client: survivor } = await startServer('', '4')
+    const deadline = Date.now() + 60_000
+    let batch: OpenAI.Batches.Batch | undefined
+    for (;;) {
+      batch = (await survivor.batches.list({ limit: 100 })).data.find((b) => b.id === batchId)
+      const ended = readEvents(eventsFile).some((e) => e.batchId === batchId && e.type === 'batch_success')
+      if ((batch?.status === 'completed' && ended) || Date.now() > deadline) break
+      await sleep(200)
+    }
+    // Every part ran exactly once upstream, and the client sees one batch of all 12 requests.
+    const tags = [...fake.batches.values()]
+      .filter((b) => !before.has(b.id))
+      .map((b) => b.metadata?.batchkit_id)
+      .sort()
+    expect(tags).toEqual([batchId, `${batchId}_p1`, `${batchId}_p2`])
+    expect(batch?.status).toBe('completed')
+    expect(batch?.request_counts).toEqual({ total: 12, completed: 12, failed: 0 })
+    const events = readEvents(eventsFile).filter((e) => e.batchId === batchId)
+    expect(events.filter((e) => e.type === 'acreate_batch')).toHaveLength(1)
+    expect(events.filter((e) => e.type === 'batch_success')).toHaveLength(1)
+  })
+
+  it('deletes the parts of an upload whose server died before recording it', { timeout: 120_000 }, async () => {
+    const { child, client } = await startServer('', '4')
+    const lines = `${Array.from({ length: 4 }, (_, i) => requests(400 + i)).join('\n')}\n`
+    const before = new Set(fake.files.keys())
+    const added = () => [...fake.files.values()].filter((f) => !before.has(f.id) && f.purpose === 'batch')
+    const upload = client.files
+      .create({ file: await toFile(Buffer.from(lines), 'big.jsonl'), purpose: 'batch' })
+      .catch(() => undefined)
+    // Killed once the provider holds two of the three parts, whose answers the proxy still holds back.
+    await killAfter(child, () => added().length >= 2, 0)
+    await upload
+    const tag = tagOf(added()[0]?.filename ?? '').replace(/_p\d+$/, '')
+
+    const { client: survivor } = await startServer('', '4')
+    const deadline = Date.now() + 60_000
+    while (added().length > 0 && Date.now() < deadline) await sleep(200)
+    expect(added()).toEqual([])
+    expect((await survivor.files.list()).data.map((f) => f.id)).not.toContain(tag)
   })
 })
 

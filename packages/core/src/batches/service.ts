@@ -5,6 +5,7 @@ import { derivedFileId, newBatchId } from '../ids.js'
 import type { IdempotencyKeys } from '../intents/idempotency.js'
 import { type Intent, type IntentLog, searchSince } from '../intents/intent-log.js'
 import type { ProviderRegistry } from '../providers/registry.js'
+import { PartsLeftUpstream } from '../providers/split/upload-parts.js'
 import type { Provider, ProviderBatch } from '../providers/types.js'
 import { refusedUpstream } from '../providers/upstream-errors.js'
 import type { RecordStore } from '../store/records.js'
@@ -104,7 +105,15 @@ export class BatchService {
       await this.lifecycle.created(stored, intent.batch.requestCount)
       return
     }
-    const upstream = await this.providers.get(intent.provider).findBatch(intent.id, searchSince(intent))
+    const { batch: draft } = intent
+    const upstream = await this.providers.get(intent.provider).findBatch(intent.id, searchSince(intent), {
+      inputFileId: draft.providerInputFileId,
+      endpoint: draft.endpoint,
+      completionWindow: draft.completionWindow,
+      metadata: draft.metadata,
+      outputExpiresAfter: draft.outputExpiresAfter ?? null,
+      tag: intent.id,
+    })
     if (!upstream) return
     const batch = recordOf(intent.batch, upstream, Date.now())
     await this.store.addBatch(batch)
@@ -166,6 +175,7 @@ export class BatchService {
       createdAt: Math.floor(createdAtMs / 1000),
       createdAtMs,
       requestCount: file.batchInput.requests,
+      outputExpiresAfter: request.outputExpiresAfter,
     }
     const hold = await this.intents.begin({
       kind: 'batch',
@@ -183,7 +193,7 @@ export class BatchService {
       if (refusedUpstream(error))
         await this.intents.end(id, hold).catch((e) => this.reportError(e, `ending the intent of ${id}`))
       else await hold.release()
-      throw error
+      throw error instanceof PartsLeftUpstream ? error.cause : error
     }
     const batch = recordOf(draft, upstream, createdAtMs)
     try {
@@ -426,7 +436,7 @@ function redactor(ids: BatchIds): (text: string | null) => string | null {
 
 /** A new batch's record: the draft its intent holds, and what the provider answered when asked at `askedAtMs`. */
 function recordOf(draft: BatchDraft, upstream: ProviderBatch, askedAtMs: number): BatchRecord {
-  const { requestCount: _, ...fields } = draft
+  const { requestCount: _, outputExpiresAfter: __, ...fields } = draft
   return {
     ...progressOf(upstream, redactor({ ...fields, providerBatchId: upstream.id })),
     ...fields,
