@@ -14,6 +14,11 @@ export interface ExampleConfig {
   pollIntervalMs: number | undefined
   /** `BATCHKIT_FRESHNESS_MS`: how old a batch read from the store may be before a read refreshes it. @default batchkit's (5000) */
   freshnessMs: number | undefined
+  /**
+   * `BATCHKIT_MAX_BATCH_REQUESTS` and `BATCHKIT_MAX_BATCH_FILE_BYTES`: the largest batch input file taken;
+   * one above a provider's limits runs as several provider batches. @default 1,000,000 requests and 2 GB
+   */
+  limits: { maxBatchRequests: number; maxBatchFileBytes: number }
   /** Azure OpenAI, when `AZURE_OPENAI_ENDPOINT` is set (with `AZURE_OPENAI_API_KEY`, `AZURE_OPENAI_API_VERSION`). */
   azure: { endpoint: string; apiKey: string | undefined; apiVersion: string | undefined } | undefined
   /**
@@ -49,6 +54,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ExampleConf
     store: nonEmpty(env.BATCHKIT_STORE),
     pollIntervalMs: positiveInteger('BATCHKIT_POLL_INTERVAL_MS', env.BATCHKIT_POLL_INTERVAL_MS),
     freshnessMs: positiveInteger('BATCHKIT_FRESHNESS_MS', env.BATCHKIT_FRESHNESS_MS),
+    limits: {
+      maxBatchRequests: positiveInteger('BATCHKIT_MAX_BATCH_REQUESTS', env.BATCHKIT_MAX_BATCH_REQUESTS) ?? 1_000_000,
+      maxBatchFileBytes:
+        positiveInteger('BATCHKIT_MAX_BATCH_FILE_BYTES', env.BATCHKIT_MAX_BATCH_FILE_BYTES) ?? 2_000_000_000,
+    },
     azure: azureFromEnv(env),
     vertex: vertexFromEnv(env),
     models: nonEmpty(env.BATCHKIT_MODELS),

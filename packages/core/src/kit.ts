@@ -55,7 +55,13 @@ export interface BatchKitOptions {
   models?: ModelRoute[]
   /** Decides who is calling. @default none: every call shares the owner `default` */
   authenticate?: Authenticate
-  /** Upload limits. @default OpenAI's: 200 MB and 50,000 requests per batch file, 512 MB per other file */
+  /**
+   * Upload limits: batchkit's own, for the whole file. A batch file above its provider's limits for one
+   * batch (OpenAI's 50,000 requests and 200 MB) but within these is kept upstream in parts and its batch
+   * runs as one provider batch per part, seen by the client as one (docs/big-jobs.md).
+   * @default OpenAI's: 200 MB and 50,000 requests per batch file (the provider's request limit when it
+   * is larger, as Azure's 100,000), 512 MB per other file
+   */
   limits?: Partial<UploadLimits>
   /** Receive `acreate_batch` when a batch is created and `batch_success` (or failed, cancelled, expired) when it ends. */
   callbacks?: BatchEventCallback[]
