@@ -4,6 +4,7 @@ import Keyv from 'keyv'
 import type OpenAI from 'openai'
 import { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { BatchEndedEvent, BatchEvent } from '../src/events/types.js'
 import { type BatchKit, createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
 import { type ServedKit, serveKit } from './support/serve-kit.js'
@@ -31,6 +32,7 @@ describe('a batch above the provider’s limits', () => {
   let kit: BatchKit
   let served: ServedKit
   let client: OpenAI
+  const events: BatchEvent[] = []
   const text = `${Array.from({ length: REQUESTS }, (_, i) => line(i)).join('\n')}\n`
 
   beforeAll(async () => {
@@ -39,6 +41,7 @@ describe('a batch above the provider’s limits', () => {
       store: new Keyv(),
       providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
       limits: { maxBatchRequests: 1_000_000, maxBatchFileBytes: 2_000_000_000 },
+      callbacks: [(event) => void events.push(event)],
       tracking: { initialIntervalMs: 10, maxIntervalMs: 40, tickMs: 10 },
       freshnessMs: 0,
       onError: () => undefined,
@@ -97,6 +100,18 @@ describe('a batch above the provider’s limits', () => {
     expect(done.usage?.input_tokens).toBeGreaterThan(0)
     expect(done.usage?.total_tokens).toBe((done.usage?.input_tokens ?? 0) + (done.usage?.output_tokens ?? 0))
     expect((await client.batches.list()).data.map((b) => b.id)).toEqual([batch.id])
+    // One event each way for the whole batch, the end with the summed usage and its cost.
+    // Delivered from the outbox soon after the end is stored.
+    for (let i = 0; i < 250 && events.filter((e) => e.batchId === batch.id).length < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    const mine = events.filter((e) => e.batchId === batch.id)
+    expect(mine.map((e) => e.type)).toEqual(['acreate_batch', 'batch_success'])
+    const end = mine[1] as BatchEndedEvent
+    expect(end.requestCounts).toEqual({ total: REQUESTS, completed: 105_000, failed: 15_000 })
+    expect(end.usage.inputTokens).toBe(done.usage?.input_tokens)
+    expect(end.usage.outputTokens).toBe(done.usage?.output_tokens)
+    expect(end.responseCost).toBeGreaterThan(0)
 
     // The failures run again from the error file: exactly the 15,000 failed lines, byte for byte.
     const rerun = await client.batches.create({
