@@ -10,6 +10,7 @@ import { type DelayProxy, type FakeOpenAI, startDelayProxy, startFakeOpenAI } fr
 import OpenAI, { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { POSTGRES_URL, REDIS_URL, testBackends, useBackend } from './support/backends.js'
+import { newWebhookSecret, startWebhookReceiver, unwrap } from './support/webhook-receiver.js'
 
 /**
  * kill -9 at the bad moments of a create: a batchkit server in a child process is killed while its
@@ -59,7 +60,10 @@ describe.each(backends)('crash recovery on $label', (backend) => {
    * Starts a server on the shared store; resolves with a client for it. With `dieAfterWrite`, the server
    * kills itself the moment it stores a record whose key starts with it.
    */
-  async function startServer(dieAfterWrite = ''): Promise<{ child: ChildProcess; client: OpenAI }> {
+  async function startServer(
+    dieAfterWrite = '',
+    extraEnv: Record<string, string> = {},
+  ): Promise<{ child: ChildProcess; client: OpenAI }> {
     const child = spawn(
       process.execPath,
       [
@@ -80,6 +84,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
           GRACE_MS: String(GRACE_MS),
           EVENTS_FILE: eventsFile,
           DIE_AFTER_WRITE: dieAfterWrite,
+          ...extraEnv,
         },
         stdio: ['ignore', 'pipe', 'inherit'],
       },
@@ -228,6 +233,57 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     expect(events.filter((e) => e.type === 'acreate_batch')).toHaveLength(1)
     expect(events.filter((e) => e.type === 'batch_success')).toHaveLength(1)
   })
+
+  it.each([
+    ['its billing record', 'batchkit:billing:'],
+    ['its webhook, before sending it', 'batchkit:webhook:'],
+  ])(
+    'delivers the webhook of a batch whose server died right after storing %s, once, after a restart',
+    {
+      timeout: 120_000,
+    },
+    async (_moment, prefix) => {
+      // Servers of earlier tests would follow this batch too: only the ones started here may.
+      for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      const receiver = await startWebhookReceiver()
+      const secret = newWebhookSecret()
+      const webhookEnv = { WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: secret }
+      try {
+        const dying = await startServer(prefix, webhookEnv)
+        const exited = once(dying.child, 'exit')
+        const input = await dying.client.files.create({
+          file: await toFile(Buffer.from(requests(300)), 'in.jsonl'),
+          purpose: 'batch',
+        })
+        const batch = await dying.client.batches.create({
+          input_file_id: input.id,
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+        })
+        // Its tracker follows the batch to its end, bills it and dies at the write.
+        const [, signal] = (await exited) as [number | null, string | null]
+        expect(signal).toBe('SIGKILL')
+        const ofBatch = () => receiver.received.filter((r) => r.body.includes(batch.id))
+        expect(ofBatch()).toEqual([])
+
+        await startServer('', webhookEnv)
+        const deadline = Date.now() + 60_000
+        while (ofBatch().length === 0 && Date.now() < deadline) await sleep(100)
+        await sleep(500)
+        const received = ofBatch()
+        expect(received).toHaveLength(1)
+        expect(await unwrap(received[0] as NonNullable<(typeof received)[0]>, secret)).toMatchObject({
+          object: 'event',
+          type: 'batch.completed',
+          data: { id: batch.id },
+        })
+        const events = readEvents(eventsFile).filter((e) => e.batchId === batch.id && e.type === 'batch_success')
+        expect(events).toHaveLength(1)
+      } finally {
+        await receiver.close()
+      }
+    },
+  )
 })
 
 /** Uploads the provider holds; output files of batches followed meanwhile do not count. */
