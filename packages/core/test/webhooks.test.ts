@@ -49,6 +49,8 @@ function kitWith(options: {
   store: BatchKitOptions['store']
   owner: string
   endpoints: () => WebhookEndpoint[]
+  /** Endpoints of other owners of the same test. */
+  others?: Record<string, () => WebhookEndpoint[]>
   webhooks?: Partial<WebhookOptions>
   tracking?: BatchKitOptions['tracking']
   reports: Reports
@@ -63,7 +65,7 @@ function kitWith(options: {
     tracking: { ...FAST.tracking, ...options.tracking },
     callbacks: [(event) => void reports.events.push(event)],
     webhooks: {
-      endpoints: (owner) => (owner === options.owner ? options.endpoints() : []),
+      endpoints: (owner) => (owner === options.owner ? options.endpoints() : (options.others?.[owner]?.() ?? [])),
       allowAddresses: ['loopback'],
       pollIntervalMs: 10,
       retryDelayMs: 20,
@@ -342,8 +344,8 @@ describe('webhooks that cannot or should not be delivered', () => {
     }
   })
 
-  it('lets a hanging endpoint hold up no other: the others and the callbacks are served, it is timed out and retried', async () => {
-    const owner = newOwner()
+  it('lets a hanging endpoint hold up no other: the others, later webhooks and the callbacks go on; it is retried', async () => {
+    const [owner, other] = [newOwner(), newOwner()]
     const secret = newWebhookSecret()
     const reports = newReports()
     const hanging = await startHangingServer()
@@ -354,20 +356,27 @@ describe('webhooks that cannot or should not be delivered', () => {
         { url: hanging.url, secrets: [secret] },
         { url: receiver.url, secrets: [secret] },
       ],
-      webhooks: { timeoutMs: 1500 },
+      others: { [other]: () => [{ url: receiver.url, secrets: [secret] }] },
+      webhooks: { timeoutMs: 4000 },
       reports,
     })
     try {
-      const batch = await submit(kit, owner)
-      await until('the working endpoint', () => (forBatch(receiver, batch.id).length > 0 ? true : undefined))
-      // The hanging endpoint has the webhook and has not answered; its request is still open.
+      const first = await submit(kit, owner)
+      await until('the working endpoint', () => (forBatch(receiver, first.id).length > 0 ? true : undefined))
+      // While the hanging endpoint holds its request open, another batch's webhook is sent, and its callbacks run.
+      const second = await submit(kit, other)
+      await until("the other batch's webhook", () => (forBatch(receiver, second.id).length > 0 ? true : undefined))
+      expect(hanging.requests).toHaveLength(1)
       expect(hanging.open()).toBe(1)
-      expect(reports.events.some((e) => e.batchId === batch.id && e.type === 'batch_success')).toBe(true)
-      // Its timeout ends that attempt; the retry carries the same webhook-id.
+      expect(reports.events.filter((e) => e.type === 'batch_success').map((e) => e.batchId)).toEqual([
+        first.id,
+        second.id,
+      ])
+      // Its timeout ends that attempt; the retry carries the same webhook-id, and goes to it alone.
       await until('a retry to the hanging endpoint', () => (hanging.requests.length >= 2 ? true : undefined))
       expect(new Set(hanging.requests.map((r) => r.headers['webhook-id'])).size).toBe(1)
-      expect(hanging.requests[0]?.headers['webhook-id']).toBe(forBatch(receiver, batch.id)[0]?.headers['webhook-id'])
-      expect(forBatch(receiver, batch.id)).toHaveLength(1)
+      expect(hanging.requests[0]?.headers['webhook-id']).toBe(forBatch(receiver, first.id)[0]?.headers['webhook-id'])
+      expect(forBatch(receiver, first.id)).toHaveLength(1)
     } finally {
       await kit.close()
       await hanging.close()

@@ -2,7 +2,6 @@ import type { DueQueue } from '../store/due-queue.js'
 import type { LeaseStore } from '../store/leases.js'
 import type { RecordStore } from '../store/records.js'
 import { Poller } from '../tracking/poller.js'
-import { mapConcurrently } from '../util/map-concurrently.js'
 
 /** What one attempt at a delivery came to: done (delivered or given up), or to be tried again. */
 export type AttemptOutcome<S> = { done: true } | { done: false; state: S; retryInMs: number }
@@ -26,7 +25,7 @@ export interface DeliveryQueueOptions<S> {
   reportError(error: unknown, context: string): void
 }
 
-/** Deliveries at once: many, since a hanging receiver holds its delivery until its timeout. */
+/** Deliveries under way at once per instance: many, since a hanging receiver holds its delivery until its timeout. */
 const CONCURRENCY = 100
 /** How long a finished delivery's id is remembered, so a late duplicate enqueue is dropped. */
 const DONE_TTL_MS = 7 * 24 * 60 * 60 * 1000
@@ -36,10 +35,13 @@ const DONE_TTL_MS = 7 * 24 * 60 * 60 * 1000
  * (enqueuing it twice stores it once) and schedules it; a poller attempts due deliveries, each under
  * a lease so one instance at a time works on it, and stores the state and the next attempt's time
  * when an attempt asks to be retried. A restart or another instance finishes what this one started.
- * The stored record is the state plus the key of its next attempt in the due queue.
+ * The stored record is the state plus the key of its next attempt in the due queue. Each poll starts
+ * the due deliveries not already under way and does not wait for them, so a delivery that hangs
+ * until its timeout holds up no other.
  */
 export class DeliveryQueue<S extends object> {
   private readonly poller: Poller
+  private readonly underWay = new Map<string, Promise<void>>()
 
   constructor(private readonly options: DeliveryQueueOptions<S>) {
     this.poller = new Poller(
@@ -66,14 +68,24 @@ export class DeliveryQueue<S extends object> {
     this.poller.start()
   }
 
-  stop(): Promise<void> {
-    return this.poller.stop()
+  /** Stops polling and waits for the attempts under way. */
+  async stop(): Promise<void> {
+    await this.poller.stop()
+    await Promise.all(this.underWay.values())
   }
 
   private async deliverDue(): Promise<void> {
-    const due = await this.options.queue.due(Date.now(), 100)
-    // Each delivery on its own: one hanging receiver holds back only its own delivery's attempt.
-    await mapConcurrently(due, CONCURRENCY, (entry) => this.deliverOne(entry.id, entry.key))
+    if (this.underWay.size >= CONCURRENCY) return
+    // The entries of deliveries under way stay in the queue until they end: look past them.
+    const due = await this.options.queue.due(Date.now(), CONCURRENCY + this.underWay.size)
+    for (const { id, key } of due) {
+      if (this.underWay.size >= CONCURRENCY) break
+      if (this.underWay.has(id)) continue
+      const attempt = this.deliverOne(id, key)
+        .catch((error) => this.options.reportError(error, `delivering ${this.options.kinds.pending} ${id}`))
+        .finally(() => this.underWay.delete(id))
+      this.underWay.set(id, attempt)
+    }
   }
 
   private async deliverOne(id: string, key: string): Promise<void> {

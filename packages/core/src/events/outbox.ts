@@ -78,7 +78,7 @@ export class EventOutbox {
       leaseMs: Math.max(LEASE_MS, 2 * this.options.callbackTimeoutMs),
       pollIntervalMs: this.options.pollIntervalMs,
       attempt: (id, state) => this.attempt(id, state),
-      reportError: (e) => reportError(e, 'delivering events'),
+      reportError,
     })
   }
 
