@@ -77,9 +77,11 @@ export class WebhookOutbox implements EventSink {
     this.deliveries.start()
   }
 
+  /** Stops sending; a send under way is cut off and stays due, for the next start or another instance. */
   async stop(): Promise<void> {
-    await this.deliveries.stop()
+    const stopped = this.deliveries.stop()
     await this.agent.destroy()
+    await stopped
   }
 
   private async attempt(state: PendingWebhook): Promise<AttemptOutcome<PendingWebhook>> {
