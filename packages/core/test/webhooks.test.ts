@@ -9,6 +9,7 @@ import { type BatchKit, type BatchKitOptions, createBatchKit } from '../src/kit.
 import { openai } from '../src/providers/openai/index.js'
 import type { BatchRecord } from '../src/types.js'
 import type { WebhookEndpoint, WebhookOptions } from '../src/webhooks/options.js'
+import { webhookBody, webhookMessageOf } from '../src/webhooks/payload.js'
 import { testBackends, useBackend } from './support/backends.js'
 import {
   newWebhookSecret,
@@ -447,6 +448,30 @@ describe('webhooks that cannot or should not be delivered', () => {
     } finally {
       await kit.close()
     }
+  })
+
+  it.each([
+    ['batch_success', 'batch.completed'],
+    ['batch_failed', 'batch.failed'],
+    ['batch_cancelled', 'batch.cancelled'],
+    ['batch_expired', 'batch.expired'],
+  ] as const)('names the end %s %s, and sends nothing for acreate_batch', (type, webhookType) => {
+    const base = {
+      id: 'evt_1',
+      createdAt: 200,
+      batchId: 'batch_1',
+      owner: 'alice',
+      provider: 'openai',
+      model: 'gpt-4o-mini',
+      endpoint: '/v1/chat/completions',
+      metadata: null,
+    }
+    const ended = { ...base, type, timings: { endedAt: 150 } } as unknown as BatchEvent
+    const message = webhookMessageOf(ended)
+    expect(message && webhookBody(message.event)).toBe(
+      `{"id":"evt_1","object":"event","created_at":150,"type":"${webhookType}","data":{"id":"batch_1"}}`,
+    )
+    expect(webhookMessageOf({ ...base, type: 'acreate_batch', requestCount: 1, responseCost: 0 })).toBeUndefined()
   })
 
   it('refuses settings that cannot work when the kit is made', () => {
