@@ -39,6 +39,11 @@ export interface ExampleConfig {
     | undefined
   /** `BATCHKIT_MODELS`: the model list as JSON, or the path of a JSON file holding it. */
   models: string | undefined
+  /**
+   * One webhook endpoint for every owner, when `BATCHKIT_WEBHOOK_URL` is set, signed with
+   * `BATCHKIT_WEBHOOK_SECRET` (`whsec_…`; several space-separated while rotating).
+   */
+  webhook: { url: string; secrets: string[] } | undefined
 }
 
 /** Reads {@link ExampleConfig} from `env`. */
@@ -62,7 +67,18 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ExampleConf
     azure: azureFromEnv(env),
     vertex: vertexFromEnv(env),
     models: nonEmpty(env.BATCHKIT_MODELS),
+    webhook: webhookFromEnv(env),
   }
+}
+
+function webhookFromEnv(env: NodeJS.ProcessEnv): ExampleConfig['webhook'] {
+  const url = nonEmpty(env.BATCHKIT_WEBHOOK_URL)
+  if (url === undefined) return undefined
+  const secrets = nonEmpty(env.BATCHKIT_WEBHOOK_SECRET)?.split(/\s+/) ?? []
+  // The secret itself is never echoed.
+  if (secrets.length === 0 || secrets.some((secret) => !secret.startsWith('whsec_')))
+    throw new Error('BATCHKIT_WEBHOOK_SECRET is required with BATCHKIT_WEBHOOK_URL: one or more whsec_… secrets')
+  return { url, secrets }
 }
 
 function azureFromEnv(env: NodeJS.ProcessEnv): ExampleConfig['azure'] {

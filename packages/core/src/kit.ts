@@ -27,6 +27,8 @@ import { guardCoordination } from './store/guarded-coordination.js'
 import { RecordStore } from './store/records.js'
 import { createdEvent, createFinisher } from './tracking/finish.js'
 import { BatchTracker, type FinishBatch, type TrackingOptions } from './tracking/tracker.js'
+import { resolveWebhookOptions, type WebhookOptions } from './webhooks/options.js'
+import { WebhookOutbox } from './webhooks/webhook-outbox.js'
 
 /** Options of {@link createBatchKit}. */
 export interface BatchKitOptions {
@@ -67,6 +69,12 @@ export interface BatchKitOptions {
   callbacks?: BatchEventCallback[]
   /** How events are delivered to the callbacks: timeouts and retries. */
   delivery?: DeliveryOptions
+  /**
+   * Signed webhooks (`batch.completed`, `batch.failed`, `batch.cancelled`, `batch.expired`) to each
+   * owner's endpoints, as OpenAI sends them, so `openai`'s `webhooks.unwrap` verifies them; see
+   * docs/webhooks.md. @default none
+   */
+  webhooks?: WebhookOptions
   /** How unfinished batches are followed to their end. */
   tracking?: TrackingOptions
   /**
@@ -134,6 +142,16 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
       ? (model) => logger.warn({ model }, 'batchkit has no price for this model: its cost is null')
       : undefined,
   })
+  const webhooks =
+    options.webhooks &&
+    new WebhookOutbox(resolveWebhookOptions(options.webhooks), {
+      store,
+      queue: new DueQueue(index, 'webhooks'),
+      leases,
+      holder,
+      reportError,
+      logger,
+    })
   const outbox = new EventOutbox(
     options.callbacks ?? [],
     store,
@@ -143,6 +161,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     options.delivery ?? {},
     reportError,
     logger,
+    webhooks ? [webhooks] : [],
   )
   const intents = new IntentLog(
     store,

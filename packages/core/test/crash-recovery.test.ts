@@ -10,6 +10,7 @@ import { type DelayProxy, type FakeOpenAI, startDelayProxy, startFakeOpenAI } fr
 import OpenAI, { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { POSTGRES_URL, REDIS_URL, testBackends, useBackend } from './support/backends.js'
+import { newWebhookSecret, startWebhookReceiver, unwrap } from './support/webhook-receiver.js'
 
 /**
  * kill -9 at the bad moments of a create: a batchkit server in a child process is killed while its
@@ -59,7 +60,10 @@ describe.each(backends)('crash recovery on $label', (backend) => {
    * Starts a server on the shared store; resolves with a client for it. With `dieAfterWrite`, the server
    * kills itself the moment it stores a record whose key starts with it.
    */
-  async function startServer(dieAfterWrite = '', partRequests = ''): Promise<{ child: ChildProcess; client: OpenAI }> {
+  async function startServer(
+    dieAfterWrite = '',
+    extraEnv: Record<string, string> = {},
+  ): Promise<{ child: ChildProcess; client: OpenAI }> {
     const child = spawn(
       process.execPath,
       [
@@ -80,7 +84,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
           GRACE_MS: String(GRACE_MS),
           EVENTS_FILE: eventsFile,
           DIE_AFTER_WRITE: dieAfterWrite,
-          PART_REQUESTS: partRequests,
+          ...extraEnv,
         },
         stdio: ['ignore', 'pipe', 'inherit'],
       },
@@ -234,7 +238,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     timeout: 120_000,
   }, async () => {
     // The provider takes 4 requests a batch: 12 requests run as 3 parts, created one after another.
-    const { child, client } = await startServer('', '4')
+    const { child, client } = await startServer('', { PART_REQUESTS: '4' })
     const lines = `${Array.from({ length: 4 }, (_, i) => requests(300 + i)).join('\n')}\n`
     const input = await client.files.create({ file: await toFile(Buffer.from(lines), 'big.jsonl'), purpose: 'batch' })
     const before = new Set(fake.batches.keys())
@@ -248,7 +252,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     expect(started).toHaveLength(2)
     const batchId = started[0]?.metadata?.batchkit_id ?? ''
 
-    const { client: survivor } = await startServer('', '4')
+    const { client: survivor } = await startServer('', { PART_REQUESTS: '4' })
     const deadline = Date.now() + 60_000
     let batch: OpenAI.Batches.Batch | undefined
     for (;;) {
@@ -271,7 +275,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
   })
 
   it('deletes the parts of an upload whose server died before recording it', { timeout: 120_000 }, async () => {
-    const { child, client } = await startServer('', '4')
+    const { child, client } = await startServer('', { PART_REQUESTS: '4' })
     const lines = `${Array.from({ length: 4 }, (_, i) => requests(400 + i)).join('\n')}\n`
     const before = new Set(fake.files.keys())
     const added = () => [...fake.files.values()].filter((f) => !before.has(f.id) && f.purpose === 'batch')
@@ -283,12 +287,63 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     await upload
     const tag = tagOf(added()[0]?.filename ?? '').replace(/_p\d+$/, '')
 
-    const { client: survivor } = await startServer('', '4')
+    const { client: survivor } = await startServer('', { PART_REQUESTS: '4' })
     const deadline = Date.now() + 60_000
     while (added().length > 0 && Date.now() < deadline) await sleep(200)
     expect(added()).toEqual([])
     expect((await survivor.files.list()).data.map((f) => f.id)).not.toContain(tag)
   })
+
+  it.each([
+    ['its billing record', 'batchkit:billing:'],
+    ['its webhook, before sending it', 'batchkit:webhook:'],
+  ])(
+    'delivers the webhook of a batch whose server died right after storing %s, once, after a restart',
+    {
+      timeout: 120_000,
+    },
+    async (_moment, prefix) => {
+      // Servers of earlier tests would follow this batch too: only the ones started here may.
+      for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      const receiver = await startWebhookReceiver()
+      const secret = newWebhookSecret()
+      const webhookEnv = { WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: secret }
+      try {
+        const dying = await startServer(prefix, webhookEnv)
+        const exited = once(dying.child, 'exit')
+        const input = await dying.client.files.create({
+          file: await toFile(Buffer.from(requests(300)), 'in.jsonl'),
+          purpose: 'batch',
+        })
+        const batch = await dying.client.batches.create({
+          input_file_id: input.id,
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+        })
+        // Its tracker follows the batch to its end, bills it and dies at the write.
+        const [, signal] = (await exited) as [number | null, string | null]
+        expect(signal).toBe('SIGKILL')
+        const ofBatch = () => receiver.received.filter((r) => r.body.includes(batch.id))
+        expect(ofBatch()).toEqual([])
+
+        await startServer('', webhookEnv)
+        const deadline = Date.now() + 60_000
+        while (ofBatch().length === 0 && Date.now() < deadline) await sleep(100)
+        await sleep(500)
+        const received = ofBatch()
+        expect(received).toHaveLength(1)
+        expect(await unwrap(received[0] as NonNullable<(typeof received)[0]>, secret)).toMatchObject({
+          object: 'event',
+          type: 'batch.completed',
+          data: { id: batch.id },
+        })
+        const events = readEvents(eventsFile).filter((e) => e.batchId === batch.id && e.type === 'batch_success')
+        expect(events).toHaveLength(1)
+      } finally {
+        await receiver.close()
+      }
+    },
+  )
 })
 
 /** Uploads the provider holds; output files of batches followed meanwhile do not count. */
