@@ -14,6 +14,11 @@ export interface ExampleConfig {
   pollIntervalMs: number | undefined
   /** `BATCHKIT_FRESHNESS_MS`: how old a batch read from the store may be before a read refreshes it. @default batchkit's (5000) */
   freshnessMs: number | undefined
+  /**
+   * `BATCHKIT_MAX_BATCH_REQUESTS` and `BATCHKIT_MAX_BATCH_FILE_BYTES`: the largest batch input file taken;
+   * one above a provider's limits runs as several provider batches. @default 1,000,000 requests and 2 GB
+   */
+  limits: { maxBatchRequests: number; maxBatchFileBytes: number }
   /** Azure OpenAI, when `AZURE_OPENAI_ENDPOINT` is set (with `AZURE_OPENAI_API_KEY`, `AZURE_OPENAI_API_VERSION`). */
   azure: { endpoint: string; apiKey: string | undefined; apiVersion: string | undefined } | undefined
   /**
@@ -36,6 +41,11 @@ export interface ExampleConfig {
   models: string | undefined
   /** `BATCHKIT_BUDGETS`: monthly spending limits as JSON, `{"owner": usd}`; unset means none. */
   budgets: Record<string, number> | undefined
+  /**
+   * One webhook endpoint for every owner, when `BATCHKIT_WEBHOOK_URL` is set, signed with
+   * `BATCHKIT_WEBHOOK_SECRET` (`whsec_…`; several space-separated while rotating).
+   */
+  webhook: { url: string; secrets: string[] } | undefined
 }
 
 /** Reads {@link ExampleConfig} from `env`. */
@@ -51,11 +61,27 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ExampleConf
     store: nonEmpty(env.BATCHKIT_STORE),
     pollIntervalMs: positiveInteger('BATCHKIT_POLL_INTERVAL_MS', env.BATCHKIT_POLL_INTERVAL_MS),
     freshnessMs: positiveInteger('BATCHKIT_FRESHNESS_MS', env.BATCHKIT_FRESHNESS_MS),
+    limits: {
+      maxBatchRequests: positiveInteger('BATCHKIT_MAX_BATCH_REQUESTS', env.BATCHKIT_MAX_BATCH_REQUESTS) ?? 1_000_000,
+      maxBatchFileBytes:
+        positiveInteger('BATCHKIT_MAX_BATCH_FILE_BYTES', env.BATCHKIT_MAX_BATCH_FILE_BYTES) ?? 2_000_000_000,
+    },
     azure: azureFromEnv(env),
     vertex: vertexFromEnv(env),
     models: nonEmpty(env.BATCHKIT_MODELS),
     budgets: budgetsFromEnv(env.BATCHKIT_BUDGETS),
+    webhook: webhookFromEnv(env),
   }
+}
+
+function webhookFromEnv(env: NodeJS.ProcessEnv): ExampleConfig['webhook'] {
+  const url = nonEmpty(env.BATCHKIT_WEBHOOK_URL)
+  if (url === undefined) return undefined
+  const secrets = nonEmpty(env.BATCHKIT_WEBHOOK_SECRET)?.split(/\s+/) ?? []
+  // The secret itself is never echoed.
+  if (secrets.length === 0 || secrets.some((secret) => !secret.startsWith('whsec_')))
+    throw new Error('BATCHKIT_WEBHOOK_SECRET is required with BATCHKIT_WEBHOOK_URL: one or more whsec_… secrets')
+  return { url, secrets }
 }
 
 /** `BATCHKIT_BUDGETS`: `{"owner": usd}`, each a limit per calendar month (UTC). */

@@ -35,6 +35,7 @@ export async function createExampleKit(
     providers: upstream.providers,
     models: upstream.models,
     authenticate: exampleAuth(config, log),
+    limits: config.limits,
     ...exampleEventOptions(config, options.printEvent ?? printToStdout),
     ...exampleBudgets(config),
   })

@@ -1,8 +1,13 @@
 import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createSchemaValidator } from '@batchkit/testkit'
+import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { configFromEnv } from './config.js'
 import { runDemo, SAMPLE_FILE } from './demo-flow.js'
@@ -13,7 +18,8 @@ const run = promisify(execFile)
 /**
  * The smoke tests every example app passes: it boots on the fake upstream, runs the sample batch
  * to completion through OpenAI's client, serves the curl commands of OpenAI's Batch guide, answers
- * malformed JSON with OpenAI's envelope, refuses unknown callers, and warns loudly when it has no keys.
+ * malformed JSON with OpenAI's envelope, refuses unknown callers, warns loudly when it has no keys,
+ * and sends a signed `batch.completed` webhook to `BATCHKIT_WEBHOOK_URL` on loopback.
  */
 export function exampleSmokeSuite(host: string, startExample: StartExample): void {
   describe(`the ${host} example`, () => {
@@ -21,26 +27,50 @@ export function exampleSmokeSuite(host: string, startExample: StartExample): voi
     const logs: string[] = []
     const events: { type: string; batchId: string; responseCost: number | null }[] = []
     const schemas = createSchemaValidator()
+    const webhookSecret = `whsec_${randomBytes(32).toString('base64')}`
+    const webhooks: { headers: IncomingHttpHeaders; body: string }[] = []
+    let receiver: Server
+    let demoBatchId: string | undefined
 
     beforeAll(async () => {
+      receiver = createServer((req, res) => {
+        let body = ''
+        req.setEncoding('utf8')
+        req.on('data', (chunk: string) => {
+          body += chunk
+        })
+        req.on('end', () => {
+          webhooks.push({ headers: req.headers, body })
+          res.end()
+        })
+      })
+      receiver.listen(0, '127.0.0.1')
+      await once(receiver, 'listening')
       const config = configFromEnv({
         PORT: '0',
         BATCHKIT_API_KEYS: 'sk-1234:smoke-team',
         BATCHKIT_POLL_INTERVAL_MS: '20',
         BATCHKIT_FRESHNESS_MS: '20',
+        BATCHKIT_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/webhooks`,
+        BATCHKIT_WEBHOOK_SECRET: webhookSecret,
       })
       example = await startExample(config, (line) => logs.push(line), {
         fakeStepMs: 20,
         printEvent: (line) => events.push(JSON.parse(line)),
       })
     })
-    afterAll(() => example?.close())
+    afterAll(async () => {
+      await example?.close()
+      receiver?.closeAllConnections()
+      await new Promise((resolve) => receiver?.close(resolve))
+    })
 
     it('boots on the fake upstream and runs the sample batch to completion', async () => {
       expect(logs[0]).toMatch(/OPENAI_API_KEY is not set: using batchkit's fake OpenAI upstream/)
       expect(logs.some((line) => line.startsWith('WARNING'))).toBe(false)
       const progress: string[] = []
       const { batchId, results } = await runDemo(example.baseURL, 'sk-1234', (line) => progress.push(line), 20)
+      demoBatchId = batchId
       const sample = (await readFile(SAMPLE_FILE, 'utf8'))
         .trim()
         .split('\n')
@@ -54,6 +84,16 @@ export function exampleSmokeSuite(host: string, startExample: StartExample): voi
       const mine = events.filter((e) => e.batchId === batchId)
       expect(mine.map((e) => e.type)).toEqual(['acreate_batch', 'batch_success'])
       expect(mine[1]?.responseCost).toBeGreaterThan(0)
+    })
+
+    it('sends the batch.completed webhook of that batch to BATCHKIT_WEBHOOK_URL, signed with its secret', async () => {
+      const ofDemo = () => webhooks.filter((w) => demoBatchId !== undefined && w.body.includes(demoBatchId))
+      for (let i = 0; i < 200 && ofDemo().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 25))
+      const [webhook] = ofDemo()
+      if (!webhook) throw new Error('no webhook arrived for the demo batch')
+      const headers = Object.fromEntries(Object.entries(webhook.headers).map(([name, value]) => [name, String(value)]))
+      const event = await new OpenAI({ apiKey: 'unused' }).webhooks.unwrap(webhook.body, headers, webhookSecret)
+      expect(event).toMatchObject({ object: 'event', type: 'batch.completed', data: { id: demoBatchId } })
     })
 
     it("serves the curl commands of OpenAI's Batch guide", async (context) => {

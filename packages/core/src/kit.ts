@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { Keyv } from 'keyv'
 import type { Authenticate } from './auth/api-keys.js'
+import { FailedRequests } from './batches/failed-requests.js'
 import { DEFAULT_FRESHNESS_MS, FreshnessWindow } from './batches/freshness.js'
 import { BatchService } from './batches/service.js'
 import { type BudgetOptions, type BudgetStatus, Budgets } from './budgets/budgets.js'
@@ -29,6 +30,8 @@ import { guardCoordination } from './store/guarded-coordination.js'
 import { RecordStore } from './store/records.js'
 import { createdEvent, createFinisher } from './tracking/finish.js'
 import { BatchTracker, type FinishBatch, type TrackingOptions } from './tracking/tracker.js'
+import { resolveWebhookOptions, type WebhookOptions } from './webhooks/options.js'
+import { WebhookOutbox } from './webhooks/webhook-outbox.js'
 
 /** Options of {@link createBatchKit}. */
 export interface BatchKitOptions {
@@ -57,12 +60,24 @@ export interface BatchKitOptions {
   models?: ModelRoute[]
   /** Decides who is calling. @default none: every call shares the owner `default` */
   authenticate?: Authenticate
-  /** Upload limits. @default OpenAI's: 200 MB and 50,000 requests per batch file, 512 MB per other file */
+  /**
+   * Upload limits: batchkit's own, for the whole file. A batch file above its provider's limits for one
+   * batch (OpenAI's 50,000 requests and 200 MB) but within these is kept upstream in parts and its batch
+   * runs as one provider batch per part, seen by the client as one (docs/big-jobs.md).
+   * @default OpenAI's: 200 MB and 50,000 requests per batch file (the provider's request limit when it
+   * is larger, as Azure's 100,000), 512 MB per other file
+   */
   limits?: Partial<UploadLimits>
   /** Receive `acreate_batch` when a batch is created and `batch_success` (or failed, cancelled, expired) when it ends. */
   callbacks?: BatchEventCallback[]
   /** How events are delivered to the callbacks: timeouts and retries. */
   delivery?: DeliveryOptions
+  /**
+   * Signed webhooks (`batch.completed`, `batch.failed`, `batch.cancelled`, `batch.expired`) to each
+   * owner's endpoints, as OpenAI sends them, so `openai`'s `webhooks.unwrap` verifies them; see
+   * docs/webhooks.md. @default none
+   */
+  webhooks?: WebhookOptions
   /** How unfinished batches are followed to their end. */
   tracking?: TrackingOptions
   /**
@@ -159,6 +174,16 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
       ? (model) => logger.warn({ model }, 'batchkit has no price for this model: its cost is null')
       : undefined,
   })
+  const webhooks =
+    options.webhooks &&
+    new WebhookOutbox(resolveWebhookOptions(options.webhooks), {
+      store,
+      queue: new DueQueue(index, 'webhooks'),
+      leases,
+      holder,
+      reportError,
+      logger,
+    })
   const outbox = new EventOutbox(
     options.callbacks ?? [],
     store,
@@ -168,6 +193,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     options.delivery ?? {},
     reportError,
     logger,
+    webhooks ? [webhooks] : [],
   )
   const intents = new IntentLog(
     store,
@@ -178,10 +204,11 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     reportError,
   )
   const idempotency = new IdempotencyKeys(store, leases, intents, holder, reportError)
+  const uploadLimits = { ...DEFAULT_UPLOAD_LIMITS, ...options.limits }
   const files = new FileService(
     store,
     providers,
-    { ...DEFAULT_UPLOAD_LIMITS, ...options.limits },
+    uploadLimits,
     reportError,
     intents,
     idempotency,
@@ -228,6 +255,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     intents,
     idempotency,
     new FreshnessWindow(leases, holder, options.freshnessMs ?? DEFAULT_FRESHNESS_MS),
+    new FailedRequests(store, files, uploadLimits.maxLineBytes, reportError),
     budgets,
   )
   const reconciler = new IntentReconciler(

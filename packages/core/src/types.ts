@@ -241,4 +241,6 @@ export type BatchDraft = Pick<
 > & {
   /** The input file's request count, for the `acreate_batch` event. */
   requestCount: number
+  /** What the client asked for its output files' expiry, to ask again for a part a crash left unstarted. */
+  outputExpiresAfter?: ExpiresAfter | null
 }

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
 import { POSTGRES_URL, REDIS_URL, testBackends, useBackend } from './support/backends.js'
+import { newWebhookSecret, startWebhookReceiver, unwrap } from './support/webhook-receiver.js'
 
 /**
  * kill -9 at the bad moments of a create: a batchkit server in a child process is killed while its
@@ -236,6 +237,117 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     expect(events.filter((e) => e.type === 'acreate_batch')).toHaveLength(1)
     expect(events.filter((e) => e.type === 'batch_success')).toHaveLength(1)
   })
+
+  it('finishes a batch whose server died between creating its parts: each part runs once', {
+    timeout: 120_000,
+  }, async () => {
+    // The provider takes 4 requests a batch: 12 requests run as 3 parts, created one after another.
+    const { child, client } = await startServer('', { PART_REQUESTS: '4' })
+    const lines = `${Array.from({ length: 4 }, (_, i) => requests(300 + i)).join('\n')}\n`
+    const input = await client.files.create({ file: await toFile(Buffer.from(lines), 'big.jsonl'), purpose: 'batch' })
+    const before = new Set(fake.batches.keys())
+    const create = client.batches
+      .create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+      .catch(() => undefined)
+    // Killed once the provider has made two parts, while the server waits for the second one's answer.
+    await killAfter(child, () => fake.batches.size >= before.size + 2, 0)
+    await create
+    const started = [...fake.batches.values()].filter((b) => !before.has(b.id))
+    expect(started).toHaveLength(2)
+    const batchId = started[0]?.metadata?.batchkit_id ?? ''
+
+    const { client: survivor } = await startServer('', { PART_REQUESTS: '4' })
+    const deadline = Date.now() + 60_000
+    let batch: OpenAI.Batches.Batch | undefined
+    for (;;) {
+      batch = (await survivor.batches.list({ limit: 100 })).data.find((b) => b.id === batchId)
+      const ended = readEvents(eventsFile).some((e) => e.batchId === batchId && e.type === 'batch_success')
+      if ((batch?.status === 'completed' && ended) || Date.now() > deadline) break
+      await sleep(200)
+    }
+    // Every part ran exactly once upstream, and the client sees one batch of all 12 requests.
+    const tags = [...fake.batches.values()]
+      .filter((b) => !before.has(b.id))
+      .map((b) => b.metadata?.batchkit_id)
+      .sort()
+    expect(tags).toEqual([batchId, `${batchId}_p1`, `${batchId}_p2`])
+    expect(batch?.status).toBe('completed')
+    expect(batch?.request_counts).toEqual({ total: 12, completed: 12, failed: 0 })
+    const events = readEvents(eventsFile).filter((e) => e.batchId === batchId)
+    expect(events.filter((e) => e.type === 'acreate_batch')).toHaveLength(1)
+    expect(events.filter((e) => e.type === 'batch_success')).toHaveLength(1)
+  })
+
+  it('deletes the parts of an upload whose server died before recording it', { timeout: 120_000 }, async () => {
+    const { child, client } = await startServer('', { PART_REQUESTS: '4' })
+    const lines = `${Array.from({ length: 4 }, (_, i) => requests(400 + i)).join('\n')}\n`
+    const before = new Set(fake.files.keys())
+    const added = () => [...fake.files.values()].filter((f) => !before.has(f.id) && f.purpose === 'batch')
+    const upload = client.files
+      .create({ file: await toFile(Buffer.from(lines), 'big.jsonl'), purpose: 'batch' })
+      .catch(() => undefined)
+    // Killed once the provider holds two of the three parts, whose answers the proxy still holds back.
+    await killAfter(child, () => added().length >= 2, 0)
+    await upload
+    const tag = tagOf(added()[0]?.filename ?? '').replace(/_p\d+$/, '')
+
+    const { client: survivor } = await startServer('', { PART_REQUESTS: '4' })
+    const deadline = Date.now() + 60_000
+    while (added().length > 0 && Date.now() < deadline) await sleep(200)
+    expect(added()).toEqual([])
+    expect((await survivor.files.list()).data.map((f) => f.id)).not.toContain(tag)
+  })
+
+  it.each([
+    ['its billing record', 'batchkit:billing:'],
+    ['its webhook, before sending it', 'batchkit:webhook:'],
+  ])(
+    'delivers the webhook of a batch whose server died right after storing %s, once, after a restart',
+    {
+      timeout: 120_000,
+    },
+    async (_moment, prefix) => {
+      // Servers of earlier tests would follow this batch too: only the ones started here may.
+      for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      const receiver = await startWebhookReceiver()
+      const secret = newWebhookSecret()
+      const webhookEnv = { WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: secret }
+      try {
+        const dying = await startServer(prefix, webhookEnv)
+        const exited = once(dying.child, 'exit')
+        const input = await dying.client.files.create({
+          file: await toFile(Buffer.from(requests(300)), 'in.jsonl'),
+          purpose: 'batch',
+        })
+        const batch = await dying.client.batches.create({
+          input_file_id: input.id,
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+        })
+        // Its tracker follows the batch to its end, bills it and dies at the write.
+        const [, signal] = (await exited) as [number | null, string | null]
+        expect(signal).toBe('SIGKILL')
+        const ofBatch = () => receiver.received.filter((r) => r.body.includes(batch.id))
+        expect(ofBatch()).toEqual([])
+
+        await startServer('', webhookEnv)
+        const deadline = Date.now() + 60_000
+        while (ofBatch().length === 0 && Date.now() < deadline) await sleep(100)
+        await sleep(500)
+        const received = ofBatch()
+        expect(received).toHaveLength(1)
+        expect(await unwrap(received[0] as NonNullable<(typeof received)[0]>, secret)).toMatchObject({
+          object: 'event',
+          type: 'batch.completed',
+          data: { id: batch.id },
+        })
+        const events = readEvents(eventsFile).filter((e) => e.batchId === batch.id && e.type === 'batch_success')
+        expect(events).toHaveLength(1)
+      } finally {
+        await receiver.close()
+      }
+    },
+  )
 
   it('lets go the budget hold of a create killed between taking it and asking the provider', {
     timeout: 60_000,

@@ -10,7 +10,6 @@ import {
   customIdLabels,
   customIdOfRow,
 } from '../src/providers/vertex/custom-id.js'
-import { concatJsonlSources } from '../src/providers/vertex/lines.js'
 import { geminiVersion, modelResource } from '../src/providers/vertex/models.js'
 import {
   convertBatchLine,
@@ -18,6 +17,7 @@ import {
   toVertexInputLine,
   VertexRequestTransform,
 } from '../src/providers/vertex/request-transform.js'
+import { concatJsonlSources } from '../src/util/lines.js'
 
 const user = (content: unknown) => ({ role: 'user', content })
 const body = (extra: Record<string, unknown> = {}) => ({

@@ -2,11 +2,11 @@ import { Readable, Writable } from 'node:stream'
 import { type FakeGcp, fakeGeminiText, fakeGeminiUsage, startFakeGcp } from '@batchkit/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { batchStatusOf, jobTimestamps, requestCountsOf } from '../src/providers/vertex/job-state.js'
-import { concatJsonlSources } from '../src/providers/vertex/lines.js'
 import { routeVertexOutput, usageOf } from '../src/providers/vertex/output-transform.js'
 import { predictionFiles } from '../src/providers/vertex/outputs.js'
 import { toGeminiRequest, VertexRequestTransform } from '../src/providers/vertex/request-transform.js'
 import type { VertexBatchJob } from '../src/providers/vertex/types.js'
+import { concatJsonlSources } from '../src/util/lines.js'
 
 // The transforms against the fake GCS + Vertex: OpenAI JSONL → Gemini JSONL streamed into a resumable upload,
 // a job run to its end, and its shuffled, split predictions turned back into OpenAI output by custom_id.

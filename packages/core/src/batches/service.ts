@@ -6,6 +6,7 @@ import { derivedFileId, newBatchId } from '../ids.js'
 import type { IdempotencyKeys } from '../intents/idempotency.js'
 import { type Intent, type IntentLog, searchSince } from '../intents/intent-log.js'
 import type { ProviderRegistry } from '../providers/registry.js'
+import { PartsLeftUpstream } from '../providers/split/upload-parts.js'
 import type { Provider, ProviderBatch } from '../providers/types.js'
 import { refusedUpstream } from '../providers/upstream-errors.js'
 import type { RecordStore } from '../store/records.js'
@@ -21,6 +22,7 @@ import {
   TERMINAL_STATUSES,
 } from '../types.js'
 import { attempt } from '../util/attempt.js'
+import type { FailedRequests } from './failed-requests.js'
 import type { FreshnessWindow } from './freshness.js'
 import { type CreateBatchInput, type ValidBatchInput, validateCreateBatch } from './validate.js'
 
@@ -64,6 +66,7 @@ export class BatchService {
     private readonly intents: IntentLog,
     private readonly idempotency: IdempotencyKeys,
     private readonly freshness: FreshnessWindow,
+    private readonly failedRequests: FailedRequests,
     /** Spending limits each new batch's estimate is held against (when on), and where holds are let go. */
     private readonly budgets?: Budgets,
   ) {}
@@ -105,10 +108,18 @@ export class BatchService {
       await this.lifecycle.created(stored, intent.batch.requestCount)
       return
     }
-    const upstream = await this.providers.get(intent.provider).findBatch(intent.id, searchSince(intent))
+    const { batch: draft } = intent
+    const upstream = await this.providers.get(intent.provider).findBatch(intent.id, searchSince(intent), {
+      inputFileId: draft.providerInputFileId,
+      endpoint: draft.endpoint,
+      completionWindow: draft.completionWindow,
+      metadata: draft.metadata,
+      outputExpiresAfter: draft.outputExpiresAfter ?? null,
+      tag: intent.id,
+    })
     if (!upstream) {
       // The create never happened: what it held of the owner's budget goes back.
-      await this.releaseHold(intent.batch)
+      await this.releaseHold(draft)
       return
     }
     const batch = recordOf(intent.batch, upstream, Date.now())
@@ -116,11 +127,34 @@ export class BatchService {
     await this.lifecycle.created(batch, intent.batch.requestCount)
   }
 
+  /**
+   * Creates the batch on its input file; the error file of a finished batch stands for a new input
+   * file of the requests that failed (see {@link FailedRequests}).
+   */
   private async createAs(id: string, principal: Principal, request: ValidBatchInput): Promise<BatchRecord> {
     const file = await this.store.getFile(request.inputFileId)
     if (!file || file.owner !== principal.owner) {
       throw new ApiError(404, `No such File object: ${request.inputFileId}`, { param: 'input_file_id' })
     }
+    const failedOf = await this.failedRequests.batchOfErrorFile(file)
+    if (!failedOf) return this.createOn(id, principal, request, file)
+    if (failedOf.endpoint !== request.endpoint) {
+      throw invalidValue(
+        'endpoint',
+        `The endpoint '${request.endpoint}' does not match the endpoint '${failedOf.endpoint}' of ${failedOf.id}, whose failed requests ${file.id} names.`,
+      )
+    }
+    return this.failedRequests.run(principal, failedOf, (input) =>
+      this.createOn(id, principal, { ...request, inputFileId: input.id }, input),
+    )
+  }
+
+  private async createOn(
+    id: string,
+    principal: Principal,
+    request: ValidBatchInput,
+    file: FileRecord,
+  ): Promise<BatchRecord> {
     if (file.purpose !== 'batch' || !file.batchInput) {
       throw invalidValue(
         'input_file_id',
@@ -150,6 +184,7 @@ export class BatchService {
       estimate: file.estimate ?? null,
       budget: this.budgets?.holdFor(file.estimate, createdAtMs) ?? null,
       requestCount: file.batchInput.requests,
+      outputExpiresAfter: request.outputExpiresAfter,
     }
     const hold = await this.intents.begin({
       kind: 'batch',
@@ -182,7 +217,7 @@ export class BatchService {
       )
         await this.intents.end(id, hold).catch((e) => this.reportError(e, `ending the intent of ${id}`))
       else await hold.release()
-      throw error
+      throw error instanceof PartsLeftUpstream ? error.cause : error
     }
     const batch = recordOf(draft, upstream, createdAtMs)
     try {
@@ -433,7 +468,7 @@ function redactor(ids: BatchIds): (text: string | null) => string | null {
 
 /** A new batch's record: the draft its intent holds, and what the provider answered when asked at `askedAtMs`. */
 function recordOf(draft: BatchDraft, upstream: ProviderBatch, askedAtMs: number): BatchRecord {
-  const { requestCount: _, ...fields } = draft
+  const { requestCount: _, outputExpiresAfter: __, ...fields } = draft
   return {
     ...progressOf(upstream, redactor({ ...fields, providerBatchId: upstream.id })),
     ...fields,

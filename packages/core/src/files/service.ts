@@ -10,6 +10,7 @@ import { type IdempotencyKeys, keyReused } from '../intents/idempotency.js'
 import { type Intent, type IntentLog, searchSince } from '../intents/intent-log.js'
 import type { Pricing } from '../pricing/cost.js'
 import type { ProviderRegistry } from '../providers/registry.js'
+import { PartsLeftUpstream } from '../providers/split/upload-parts.js'
 import type { ProviderDownload } from '../providers/types.js'
 import { refusedUpstream } from '../providers/upstream-errors.js'
 import type { ListOrder, RecordStore } from '../store/records.js'
@@ -143,7 +144,7 @@ export class FileService {
       return
     }
     const provider = this.providers.get(intent.provider)
-    const upstream = await provider.findFile(intent.id, searchSince(intent))
+    const upstream = await provider.findFile(intent.id, searchSince(intent), intent.parts)
     if (upstream) await deleteUpstream(provider, upstream.id)
   }
 
@@ -204,13 +205,16 @@ export class FileService {
         expiresAfter,
         signal: aborter.signal,
         tag: id,
+        beforePart: (index) => this.intents.note(id, { parts: index + 1 }),
       })
     } catch (error) {
       validator.destroy()
       // Our own failure aborted the upload before its end; a provider's answer may have come after it was made.
-      if (failure !== undefined || refusedUpstream(error)) await this.endIntent(id, hold)
+      // Parts of a large file that could not be deleted again are left to the reconciler.
+      const leftParts = error instanceof PartsLeftUpstream
+      if (!leftParts && (failure !== undefined || refusedUpstream(error))) await this.endIntent(id, hold)
       else await hold.release()
-      throw failure === undefined ? error : asUploadError(failure)
+      throw failure === undefined ? (leftParts ? error.cause : error) : asUploadError(failure)
     }
 
     try {

@@ -21,6 +21,8 @@ interface IntentBase {
 /** An upload under way: after a crash, an upstream file nobody can reach is deleted. */
 export interface FileIntent extends IntentBase {
   kind: 'file'
+  /** How many parts a file kept upstream in parts may have started; absent for one. */
+  parts?: number
 }
 
 /** A batch create under way: after a crash, an upstream batch is adopted (recorded, announced and tracked). */
@@ -87,6 +89,13 @@ export class IntentLog {
     } finally {
       await hold?.release()
     }
+  }
+
+  /** Writes down more of what a create under way has done, such as the parts an upload has started. */
+  async note(id: string, change: Partial<Pick<FileIntent, 'parts'>>): Promise<void> {
+    const intent = await this.get(id)
+    if (!intent) throw new Error(`no intent ${id} to note`)
+    await this.store.putRecord('intent', id, { ...intent, ...change })
   }
 
   get(id: string): Promise<Intent | undefined> {

@@ -2,6 +2,8 @@ import { SpanKind } from '@opentelemetry/api'
 import { ApiError } from '../errors.js'
 import { genAiProviderName, inSpan } from '../observability/telemetry.js'
 import { type ModelRoute, ModelRouter } from './routing.js'
+import { SplittingProvider } from './split/splitting-provider.js'
+import type { PartLimits } from './split/upload-parts.js'
 import type { Provider } from './types.js'
 
 /** The configured providers by name, and the choice of one for a new upload. */
@@ -11,7 +13,12 @@ export class ProviderRegistry {
   private readonly router: ModelRouter
 
   constructor(providers: Record<string, Provider>, defaultName?: string, routes: readonly ModelRoute[] = []) {
-    this.byName = new Map(Object.entries(providers).map(([name, provider]) => [name, traced(name, provider)]))
+    this.byName = new Map(
+      Object.entries(providers).map(([name, provider]) => [
+        name,
+        new SplittingProvider(traced(name, provider), partLimitsOf(provider)),
+      ]),
+    )
     const first = this.byName.keys().next().value
     if (first === undefined) throw new TypeError('createBatchKit(): configure at least one provider')
     if (defaultName !== undefined && !this.byName.has(defaultName)) {
@@ -70,8 +77,16 @@ function traced(name: string, provider: Provider): Provider {
     retrieveBatch: wrap('retrieveBatch', (id) => provider.retrieveBatch(id)),
     cancelBatch: wrap('cancelBatch', (id) => provider.cancelBatch(id)),
     // Named one by one: the spread above copies no methods of a class instance.
-    findFile: wrap('findFile', (tag, since) => provider.findFile(tag, since)),
-    findBatch: wrap('findBatch', (tag, since) => provider.findBatch(tag, since)),
+    findFile: wrap('findFile', (tag, since, parts) => provider.findFile(tag, since, parts)),
+    findBatch: wrap('findBatch', (tag, since, request) => provider.findBatch(tag, since, request)),
     close: () => provider.close?.() ?? Promise.resolve(),
+  }
+}
+
+/** The most one of the provider's batches takes: OpenAI's where the provider names no limit of its own. */
+function partLimitsOf(provider: Provider): PartLimits {
+  return {
+    maxRequests: provider.limits?.maxBatchRequests ?? 50_000,
+    maxBytes: provider.limits?.maxBatchFileBytes ?? 200 * 1000 * 1000,
   }
 }

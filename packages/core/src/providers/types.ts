@@ -17,6 +17,11 @@ export interface ProviderUpload {
   /** Resolves with the `expires_after` to ask for, once known. */
   expiresAfter: Promise<ExpiresAfter | null>
   signal: AbortSignal
+  /**
+   * Awaited before part `index` (from 1) of a file kept upstream in parts starts, so the caller can write
+   * down how many parts may exist before the provider is asked for one more.
+   */
+  beforePart?: (index: number) => Promise<void>
 }
 
 /** A file as a provider describes it. Timestamps are unix seconds. */
@@ -73,9 +78,11 @@ export interface Provider {
   /**
    * The service's own limits where they differ from OpenAI's (the core's defaults), for the core
    * to apply to uploads routed to this provider. `maxBatchRequests`: most requests in one batch
-   * input file (OpenAI 50,000; Azure OpenAI 100,000). Unset means OpenAI's.
+   * input file (OpenAI 50,000; Azure OpenAI 100,000); `maxBatchFileBytes`: largest batch input file
+   * (OpenAI 200 MB). Unset means OpenAI's. A file above them, where batchkit's own limits allow it, is
+   * kept upstream in parts within them, and its batch runs as one provider batch per part.
    */
-  readonly limits?: { readonly maxBatchRequests?: number }
+  readonly limits?: { readonly maxBatchRequests?: number; readonly maxBatchFileBytes?: number }
   uploadFile(upload: ProviderUpload): Promise<ProviderFile>
   retrieveFile(id: string): Promise<ProviderFile>
   downloadFile(id: string, signal?: AbortSignal): Promise<ProviderDownload>
@@ -87,14 +94,17 @@ export interface Provider {
    * The upstream file tagged `tag` ({@link ProviderUpload.tag}) and created at or after `since` (unix
    * seconds; callers pass the intent's creation time less a margin for clock skew), or undefined when
    * there is none. The search is bounded: when the bound is reached before `since`, it rejects with an
-   * {@link ApiError} coded `upstream_search_incomplete` rather than claim there is no such file.
+   * {@link ApiError} coded `upstream_search_incomplete` rather than claim there is no such file. `parts`
+   * is how many parts the upload may have started ({@link ProviderUpload.beforePart}), when the caller
+   * knows it; a provider may ignore it.
    */
-  findFile(tag: string, since: number): Promise<ProviderFile | undefined>
+  findFile(tag: string, since: number, parts?: number): Promise<ProviderFile | undefined>
   /**
    * The upstream batch tagged `tag` ({@link ProviderBatchRequest.tag}) and created at or after `since`
-   * (unix seconds), or undefined when there is none; bounded like {@link Provider.findFile}.
+   * (unix seconds), or undefined when there is none; bounded like {@link Provider.findFile}. `request`
+   * is the create that was under way, when the caller knows it; a provider may ignore it.
    */
-  findBatch(tag: string, since: number): Promise<ProviderBatch | undefined>
+  findBatch(tag: string, since: number, request?: ProviderBatchRequest): Promise<ProviderBatch | undefined>
   /** Releases connections. */
   close?(): Promise<void>
 }

@@ -242,7 +242,16 @@ function withoutBilling(batch: BatchRecord): BatchRecord {
 }
 
 /** Kinds of bookkeeping record. */
-export type RecordKind = 'tracking' | 'billing' | 'event' | 'event-done' | 'intent' | 'idempotency' | 'deferred-delete'
+export type RecordKind =
+  | 'tracking'
+  | 'billing'
+  | 'event'
+  | 'event-done'
+  | 'intent'
+  | 'idempotency'
+  | 'deferred-delete'
+  | 'webhook'
+  | 'webhook-done'
 
 const recordKey = (kind: RecordKind, id: string) => `batchkit:${kind}:${id}`
 const fileKey = (id: string) => `batchkit:file:${id}`

@@ -30,6 +30,12 @@ export interface OpenAIProviderOptions {
   dispatcher?: Dispatcher
   /** How far `findFile` and `findBatch` look through OpenAI's lists. */
   search?: TagSearchOptions
+  /**
+   * What one batch of the service takes, for a service that speaks OpenAI's API with limits of its own.
+   * A larger file, where the kit's `limits` allow it, runs as several batches of at most this.
+   * @default OpenAI's: 50,000 requests and 200 MB
+   */
+  limits?: { maxBatchRequests?: number; maxBatchFileBytes?: number }
 }
 
 /** A provider for OpenAI's own Files and Batch API, or any service that speaks it. */
@@ -39,11 +45,18 @@ export function openai(options: OpenAIProviderOptions): Provider {
 
 class OpenAIProvider implements Provider {
   readonly kind = 'openai'
+  readonly limits: Provider['limits']
   private readonly client: WireClient
   private readonly search: TagSearchBounds
 
   constructor(options: OpenAIProviderOptions) {
     if (!options.apiKey) throw new TypeError('openai(): apiKey is required')
+    for (const [name, value] of Object.entries(options.limits ?? {})) {
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+        throw new TypeError(`openai(): limits.${name} must be a positive integer`)
+      }
+    }
+    this.limits = options.limits
     this.search = tagSearchBounds(options.search, 'openai')
     const baseURL = (options.baseURL ?? 'https://api.openai.com/v1').replace(/\/+$/, '')
     const headers: Record<string, string> = { authorization: `Bearer ${options.apiKey}` }

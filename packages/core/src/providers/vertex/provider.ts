@@ -58,8 +58,8 @@ export interface VertexProviderOptions {
   search?: TagSearchOptions
 }
 
-/** Vertex AI's limits where they differ from OpenAI's: 200,000 requests per batch job. */
-export const VERTEX_LIMITS = { maxBatchRequests: 200_000 } as const
+/** Vertex AI's limits where they differ from OpenAI's: 200,000 requests and 1 GB of input per batch job. */
+export const VERTEX_LIMITS = { maxBatchRequests: 200_000, maxBatchFileBytes: 1000 * 1000 * 1000 } as const
 
 /** The only endpoint a Vertex batch runs. */
 const CHAT_COMPLETIONS = '/v1/chat/completions'

@@ -1,11 +1,11 @@
 import { PassThrough, type Readable, type Writable } from 'node:stream'
 import { DEFAULT_UPLOAD_LIMITS } from '../../files/upload-limits.js'
 import type { UploadPurpose } from '../../types.js'
+import { decodeUtf8, LineSplitter, toBytes } from '../../util/lines.js'
 import type { ProviderFile, ProviderUpload } from '../types.js'
 import type { GcsClient, GcsObject } from './gcs.js'
 import { rfc3339ToSeconds } from './job-state.js'
 import type { Layout } from './layout.js'
-import { decodeUtf8, LineSplitter, toBytes } from './lines.js'
 import { VertexRequestTransform } from './request-transform.js'
 
 /** Custom metadata of the converted object: the model of its requests, for the job (Vertex names it per job). */
