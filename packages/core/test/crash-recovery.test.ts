@@ -151,7 +151,10 @@ describe.each(backends)('crash recovery on $label', (backend) => {
       const ended = events.filter((e) => e.type === 'batch_success').length
       const recorded = new Set((await client.files.list()).data.map((f) => f.id))
       const orphans = [...fake.files.values()].filter((f) => f.purpose === 'batch' && !recorded.has(tagOf(f.filename)))
-      const settled = listed.length === upstreamBatches.length && ended >= listed.length && orphans.length === 0
+      // Each event is delivered on its own, in no set order: wait for every batch's announcement too.
+      const announced = listed.every((b) => events.some((e) => e.batchId === b.id && e.type === 'acreate_batch'))
+      const settled =
+        listed.length === upstreamBatches.length && ended >= listed.length && announced && orphans.length === 0
       if (settled || Date.now() > deadline) break
       await sleep(200)
     }
