@@ -42,6 +42,7 @@ export type {
   ProviderBatchRequest,
   ProviderDownload,
   ProviderFile,
+  ProviderLimits,
   ProviderUpload,
 } from './providers/types.js'
 export { VERTEX_LIMITS, type VertexProviderOptions, vertex } from './providers/vertex/index.js'

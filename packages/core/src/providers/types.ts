@@ -60,6 +60,14 @@ export interface ProviderBatchRequest {
   tag: string
 }
 
+/** What one batch of a service takes. Unset means OpenAI's: 50,000 requests and 200 MB. */
+export interface ProviderLimits {
+  /** Most requests in one batch input file. */
+  readonly maxBatchRequests?: number
+  /** Largest batch input file, in bytes. */
+  readonly maxBatchFileBytes?: number
+}
+
 /** A batch as a provider reports it, with the provider's own ids. */
 export interface ProviderBatch extends BatchProgress {
   id: string
@@ -82,7 +90,7 @@ export interface Provider {
    * (OpenAI 200 MB). Unset means OpenAI's. A file above them, where batchkit's own limits allow it, is
    * kept upstream in parts within them, and its batch runs as one provider batch per part.
    */
-  readonly limits?: { readonly maxBatchRequests?: number; readonly maxBatchFileBytes?: number }
+  readonly limits?: ProviderLimits
   uploadFile(upload: ProviderUpload): Promise<ProviderFile>
   retrieveFile(id: string): Promise<ProviderFile>
   downloadFile(id: string, signal?: AbortSignal): Promise<ProviderDownload>

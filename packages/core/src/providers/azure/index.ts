@@ -4,6 +4,7 @@ import { ApiError } from '../../errors.js'
 import { type ExpiresAfter, TERMINAL_STATUSES } from '../../types.js'
 import { jitter } from '../../util/jitter.js'
 import { readBoundedText } from '../bounded-body.js'
+import { providerLimits } from '../limits.js'
 import { findTaggedBatch, findTaggedFile } from '../openai/find.js'
 import { asObject, toProviderBatch, toProviderFile } from '../openai/objects.js'
 import { type FormField, WireClient, type WireResponse } from '../openai/wire.js'
@@ -14,6 +15,7 @@ import type {
   ProviderBatchRequest,
   ProviderDownload,
   ProviderFile,
+  ProviderLimits,
   ProviderUpload,
 } from '../types.js'
 import { azureUpstreamError } from './errors.js'
@@ -86,6 +88,8 @@ export interface AzureProviderOptions {
   dispatcher?: Dispatcher
   /** How far `findFile` and `findBatch` look through Azure's lists. */
   search?: TagSearchOptions
+  /** What one batch takes, in place of the service's published limits ({@link AZURE_LIMITS}). */
+  limits?: ProviderLimits
 }
 
 /**
@@ -104,7 +108,7 @@ type FileState = 'ready' | 'waiting' | 'error' | 'gone'
 
 class AzureProvider implements Provider {
   readonly kind = 'azure'
-  readonly limits = AZURE_LIMITS
+  readonly limits: ProviderLimits
   private readonly client: WireClient
   private readonly defaultExpiry: ExpiresAfter
   private readonly processing: { timeoutMs: number; initialDelayMs: number; maxDelayMs: number }
@@ -130,6 +134,7 @@ class AzureProvider implements Provider {
     }
     this.defaultExpiry = { anchor: 'created_at', seconds }
     this.search = tagSearchBounds(options.search, 'azure')
+    this.limits = providerLimits(options.limits, AZURE_LIMITS, 'azure')
     this.processing = {
       timeoutMs: options.fileProcessing?.timeoutMs ?? 600_000,
       initialDelayMs: options.fileProcessing?.initialDelayMs ?? 500,

@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici'
+import { providerLimits } from '../limits.js'
 import { type TagSearchBounds, type TagSearchOptions, taggedMetadata, tagSearchBounds } from '../tag-search.js'
 import type {
   Provider,
@@ -6,6 +7,7 @@ import type {
   ProviderBatchRequest,
   ProviderDownload,
   ProviderFile,
+  ProviderLimits,
   ProviderUpload,
 } from '../types.js'
 import { findTaggedBatch, findTaggedFile } from './find.js'
@@ -35,7 +37,7 @@ export interface OpenAIProviderOptions {
    * A larger file, where the kit's `limits` allow it, runs as several batches of at most this.
    * @default OpenAI's: 50,000 requests and 200 MB
    */
-  limits?: { maxBatchRequests?: number; maxBatchFileBytes?: number }
+  limits?: ProviderLimits
 }
 
 /** A provider for OpenAI's own Files and Batch API, or any service that speaks it. */
@@ -51,12 +53,7 @@ class OpenAIProvider implements Provider {
 
   constructor(options: OpenAIProviderOptions) {
     if (!options.apiKey) throw new TypeError('openai(): apiKey is required')
-    for (const [name, value] of Object.entries(options.limits ?? {})) {
-      if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
-        throw new TypeError(`openai(): limits.${name} must be a positive integer`)
-      }
-    }
-    this.limits = options.limits
+    this.limits = providerLimits(options.limits, {}, 'openai')
     this.search = tagSearchBounds(options.search, 'openai')
     const baseURL = (options.baseURL ?? 'https://api.openai.com/v1').replace(/\/+$/, '')
     const headers: Record<string, string> = { authorization: `Bearer ${options.apiKey}` }

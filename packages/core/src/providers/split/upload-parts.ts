@@ -87,7 +87,8 @@ export async function uploadInParts(
       if (pendingBytes >= WRITE_BATCH_BYTES) await flush()
     }
 
-    for await (const chunk of upload.body as AsyncIterable<Buffer>) {
+    for await (const raw of upload.body as AsyncIterable<Buffer | string>) {
+      const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw
       let start = 0
       for (;;) {
         const newline = chunk.indexOf(NEWLINE, start)

@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici'
 import { ApiError } from '../../errors.js'
 import { type BatchErrorEntry, TERMINAL_STATUSES } from '../../types.js'
+import { providerLimits } from '../limits.js'
 import { searchIncomplete, type TagSearchBounds, type TagSearchOptions, tagSearchBounds } from '../tag-search.js'
 import type {
   Provider,
@@ -8,6 +9,7 @@ import type {
   ProviderBatchRequest,
   ProviderDownload,
   ProviderFile,
+  ProviderLimits,
   ProviderUpload,
 } from '../types.js'
 import { tokenSource } from './auth.js'
@@ -56,6 +58,8 @@ export interface VertexProviderOptions {
   dispatcher?: Dispatcher
   /** How far `findBatch` looks through the jobs with the batch's label (`findFile` needs one lookup). */
   search?: TagSearchOptions
+  /** What one batch takes, in place of the service's published limits ({@link VERTEX_LIMITS}). */
+  limits?: ProviderLimits
 }
 
 /** Vertex AI's limits where they differ from OpenAI's: 200,000 requests and 1 GB of input per batch job. */
@@ -83,7 +87,7 @@ export function vertex(options: VertexProviderOptions): Provider {
 
 class VertexProvider implements Provider {
   readonly kind = 'vertex'
-  readonly limits = VERTEX_LIMITS
+  readonly limits: ProviderLimits
   private readonly project: string
   private readonly location: string
   private readonly layout: Layout
@@ -105,6 +109,7 @@ class VertexProvider implements Provider {
     this.location = options.location
     this.layout = new Layout(options.bucket, options.prefix ?? 'batchkit')
     this.search = tagSearchBounds(options.search, 'vertex')
+    this.limits = providerLimits(options.limits, VERTEX_LIMITS, 'vertex')
     this.vertexEndpoint = options.vertexEndpoint ? baseUrl(options.vertexEndpoint, 'vertexEndpoint') : undefined
     this.http = new GoogleHttp({
       token: tokenSource(options),
