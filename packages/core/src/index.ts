@@ -6,6 +6,7 @@ export type { BudgetLedger, LedgerTotals, Reservation } from './budgets/ledger.j
 export { ApiError, type ErrorBody, isApiError } from './errors.js'
 export { DEFAULT_MAX_OUTPUT_TOKENS } from './estimates/file-estimator.js'
 export type { SamplingOptions } from './estimates/text-counter.js'
+export { loadTokenizers } from './estimates/tokenizers.js'
 export type { DeliveryOptions } from './events/outbox.js'
 export type {
   BatchCreatedEvent,

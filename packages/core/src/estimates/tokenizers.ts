@@ -30,7 +30,10 @@ export function tokenizerFor(model: string): TokenizerName {
   return CL100K.test(name) ? 'cl100k_base' : 'o200k_base'
 }
 
-/** Loads both OpenAI encodings once per process (about 30 MB of tables), the first time a batch file needs them. */
+/**
+ * Loads both OpenAI encodings once per process (about 50 MB of memory): the first batch upload does,
+ * and waits for it; a server may call it at start so that no upload waits. Safe to call again.
+ */
 export function loadTokenizers(): Promise<void> {
   loading ??= Promise.all([import('gpt-tokenizer/encoding/o200k_base'), import('gpt-tokenizer/encoding/cl100k_base')])
     .then(([o200k, cl100k]) => {
