@@ -1,0 +1,33 @@
+// The modules of @batchkit/core that mutation testing covers: the ones where a surviving mutant costs a
+// user money, data or tenancy. `pnpm mutation` mutates all of them; docs/quality.md has a score for each.
+
+/** @typedef {{ name: string, files: string[], ci?: boolean }} MutationModule */
+
+const src = 'packages/core/src/'
+
+/** @type {MutationModule[]} */
+export const MODULES = [
+  { name: 'auth', files: [`${src}auth/**/*.ts`], ci: true },
+  { name: 'files service', files: [`${src}files/service.ts`] },
+  { name: 'batches service', files: [`${src}batches/service.ts`] },
+  { name: 'JSONL validator', files: [`${src}files/jsonl-validator.ts`] },
+  { name: 'tracker', files: [`${src}tracking/tracker.ts`] },
+  { name: 'finish', files: [`${src}tracking/finish.ts`] },
+  { name: 'aggregate', files: [`${src}tracking/aggregate.ts`] },
+  { name: 'events outbox', files: [`${src}events/outbox.ts`], ci: true },
+  { name: 'pricing', files: [`${src}pricing/**/*.ts`] },
+  { name: 'upstream errors', files: [`${src}providers/upstream-errors.ts`], ci: true },
+  { name: 'store records', files: [`${src}store/records.ts`] },
+  { name: 'store indexes', files: [`${src}store/*-index.ts`, `${src}store/ordered-index.ts`] },
+  { name: 'intents', files: [`${src}intents/**/*.ts`] },
+]
+
+/** Every file pattern of `modules`, as Stryker's `mutate` takes them. */
+export function mutatePatterns(modules = MODULES) {
+  return modules.flatMap((module) => module.files)
+}
+
+/** A module's name as a command-line argument and directory name: `events outbox` -> `events-outbox`. */
+export function slug(name) {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-')
+}
