@@ -11,7 +11,7 @@ const plugin = (name) => fileURLToPath(import.meta.resolve(name))
 export default {
   plugins: [plugin('@stryker-mutator/vitest-runner'), plugin('@stryker-mutator/typescript-checker')],
   testRunner: 'vitest',
-  vitest: { configFile: 'vitest.mutation.config.ts' },
+  vitest: { configFile: 'vitest.mutation.config.ts', related: false },
   // Each mutant runs only the tests that executed its code in the first (dry) run.
   coverageAnalysis: 'perTest',
   // A mutant reached only while modules load or hooks run (a constant, a table entry) needs a fresh
@@ -19,7 +19,7 @@ export default {
   // module in docs/quality.md. Mutants reached by tests as well still run, against those tests.
   ignoreStatic: true,
   checkers: ['typescript'],
-  tsconfigFile: 'packages/core/tsconfig.json',
+  tsconfigFile: 'packages/core/tsconfig.mutation.json',
   mutate: mutatePatterns(),
   // Two cores: one test runner per core; the type checker shares them.
   concurrency: 2,

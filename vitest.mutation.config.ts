@@ -36,6 +36,9 @@ export default defineConfig({
       'packages/core/test/read-model.test.ts',
       'packages/core/test/store-outage.test.ts',
       'packages/core/test/store-outage-postgres.test.ts',
+      // The Vertex provider is not mutated, and one of its timing-bound tests fails now and then on a loaded
+      // machine, which stops a whole Stryker run in its first pass.
+      'packages/core/test/vertex-provider.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Stryker } from '@stryker-mutator/core'
-import { MODULES, mutatePatterns, slug } from './modules.mjs'
+import { ciTestFiles, MODULES, mutatePatterns, slug } from './modules.mjs'
 import { formatTable, moduleScores, TARGET } from './scores.mjs'
 
 const { values, positionals } = parseArgs({
@@ -39,7 +39,7 @@ const results = await new Stryker({
   incrementalFile: join(out, 'incremental.json'),
   htmlReporter: { fileName: join(out, 'report.html') },
   jsonReporter: { fileName: join(out, 'report.json') },
-  ...(values.ci ? { thresholds: { high: TARGET, low: TARGET, break: TARGET } } : {}),
+  ...(values.ci ? { testFiles: ciTestFiles(selected), thresholds: { high: TARGET, low: TARGET, break: TARGET } } : {}),
   ...(values.concurrency ? { concurrency: Number(values.concurrency) } : {}),
 }).runMutationTest()
 
