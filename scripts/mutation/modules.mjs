@@ -12,10 +12,14 @@ const test = 'packages/core/test/'
 
 /** @type {MutationModule[]} */
 export const MODULES = [
-  { name: 'auth', files: [`${src}auth/**/*.ts`], ci: { tests: [`${test}api-keys.test.ts`] } },
+  { name: 'auth', files: [`${src}auth/**/*.ts`] },
   { name: 'files service', files: [`${src}files/service.ts`] },
   { name: 'batches service', files: [`${src}batches/service.ts`] },
-  { name: 'JSONL validator', files: [`${src}files/jsonl-validator.ts`] },
+  {
+    name: 'JSONL validator',
+    files: [`${src}files/jsonl-validator.ts`],
+    ci: { tests: [`${test}jsonl-validator.test.ts`] },
+  },
   { name: 'tracker', files: [`${src}tracking/tracker.ts`] },
   { name: 'finish', files: [`${src}tracking/finish.ts`] },
   { name: 'aggregate', files: [`${src}tracking/aggregate.ts`] },
