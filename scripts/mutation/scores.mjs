@@ -1,12 +1,18 @@
 // Scores per module from a Stryker JSON report, leaving out the surviving mutants judged equivalent
 // (equivalent-mutants.json: each with the reason no test can tell it from the original).
+// `node scripts/mutation/scores.mjs <report.json> ...` prints the table for the modules in those reports
+// (several reports of different selections are merged, the later one winning for a file in both).
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { MODULES } from './modules.mjs'
 
 /** The share of non-equivalent mutants each module must kill, in percent. */
 export const TARGET = 90
 
 /**
- * @typedef {{ file: string, mutator: string, original: string, replacement: string, reason: string }} Equivalent
+ * An equivalent mutant, found by its file, mutator, the code it replaces and its replacement; `line` only where
+ * that code occurs more than once in the file.
+ * @typedef {{ file: string, line?: number, mutator: string, original: string, replacement: string, reason: string }} Equivalent
  * @typedef {{ name: string, killed: number, timeout: number, survived: number, noCoverage: number,
  *   equivalent: number, compileErrors: number, ignored: number, score: number }} ModuleScore
  */
@@ -51,12 +57,21 @@ export function moduleScores(report, modules) {
   })
 }
 
+/** The modules of `modules` that `report` has mutants of. */
+export function modulesIn(report, modules) {
+  return modules.filter((module) => {
+    const matchers = module.files.map(globToRegExp)
+    return Object.keys(report.files).some((file) => matchers.some((matcher) => matcher.test(file)))
+  })
+}
+
 /** The entry of equivalent-mutants.json that describes this surviving mutant, if one does. */
 export function findEquivalent(file, source, mutant) {
   const original = originalText(source, mutant.location)
   return EQUIVALENTS.find(
     (entry) =>
       entry.file === file &&
+      (entry.line === undefined || entry.line === mutant.location.start.line) &&
       entry.mutator === mutant.mutatorName &&
       entry.original === original &&
       entry.replacement === mutant.replacement,
@@ -98,4 +113,11 @@ function globToRegExp(glob) {
     .map((part) => (part === '**/' ? '(?:.*/)?' : part === '*' ? '[^/]*' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
     .join('')
   return new RegExp(`^${pattern}$`)
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const files = {}
+  for (const path of process.argv.slice(2)) Object.assign(files, JSON.parse(readFileSync(path, 'utf8')).files)
+  const report = { files }
+  console.log(formatTable(moduleScores(report, modulesIn(report, MODULES))))
 }
