@@ -12,20 +12,20 @@ const test = 'packages/core/test/'
 
 /** @type {MutationModule[]} */
 export const MODULES = [
-  { name: 'auth', files: [`${src}auth/**/*.ts`] },
+  { name: 'auth', files: [`${src}auth/**/*.ts`], ci: { tests: [`${test}api-keys.test.ts`] } },
   { name: 'files service', files: [`${src}files/service.ts`] },
   { name: 'batches service', files: [`${src}batches/service.ts`] },
-  {
-    name: 'JSONL validator',
-    files: [`${src}files/jsonl-validator.ts`],
-    ci: { tests: [`${test}jsonl-validator.test.ts`] },
-  },
+  { name: 'JSONL validator', files: [`${src}files/jsonl-validator.ts`] },
   { name: 'tracker', files: [`${src}tracking/tracker.ts`] },
   { name: 'finish', files: [`${src}tracking/finish.ts`] },
   { name: 'aggregate', files: [`${src}tracking/aggregate.ts`] },
   { name: 'events outbox', files: [`${src}events/outbox.ts`] },
   { name: 'pricing', files: [`${src}pricing/**/*.ts`] },
-  { name: 'upstream errors', files: [`${src}providers/upstream-errors.ts`] },
+  {
+    name: 'upstream errors',
+    files: [`${src}providers/upstream-errors.ts`],
+    ci: { tests: [`${test}upstream-errors.test.ts`] },
+  },
   { name: 'store records', files: [`${src}store/records.ts`] },
   { name: 'store indexes', files: [`${src}store/*-index.ts`, `${src}store/ordered-index.ts`] },
   { name: 'intents', files: [`${src}intents/**/*.ts`] },

@@ -24,6 +24,99 @@ const seen = (error: ApiError) => ({
 })
 
 describe('upstreamErrorOf', () => {
+  it('tells the client what happened upstream, in words that name no provider id, with the right status and code', () => {
+    const noRetry = { 'x-should-retry': 'false' }
+    const cases: Array<[number, string | null, ReturnType<typeof seen>]> = [
+      [
+        404,
+        null,
+        {
+          status: 502,
+          type: 'server_error',
+          code: 'upstream_not_found',
+          message: 'The azure provider no longer has this object.',
+          headers: noRetry,
+        },
+      ],
+      [
+        429,
+        null,
+        {
+          status: 503,
+          type: 'server_error',
+          code: 'upstream_rate_limited',
+          message: 'The azure provider is rate limiting batchkit; try again later.',
+          headers: {},
+        },
+      ],
+      [
+        503,
+        null,
+        {
+          status: 503,
+          type: 'server_error',
+          code: 'upstream_unavailable',
+          message: 'The azure provider is unavailable; try again later.',
+          headers: {},
+        },
+      ],
+      ...[401, 403].map((status): [number, null, ReturnType<typeof seen>] => [
+        status,
+        null,
+        {
+          status: 502,
+          type: 'server_error',
+          code: 'upstream_auth_failed',
+          message: "The azure provider rejected batchkit's credentials; check the provider configuration.",
+          headers: noRetry,
+        },
+      ]),
+      [
+        409,
+        null,
+        {
+          status: 409,
+          type: 'invalid_request_error',
+          code: 'upstream_conflict',
+          message: "The azure provider refused the change in the object's current state.",
+          headers: noRetry,
+        },
+      ],
+      [
+        500,
+        null,
+        {
+          status: 502,
+          type: 'server_error',
+          code: 'upstream_error',
+          message: 'The azure provider answered 500.',
+          headers: {},
+        },
+      ],
+      [
+        500,
+        'server_error',
+        {
+          status: 502,
+          type: 'server_error',
+          code: 'upstream_error',
+          message: 'The azure provider answered 500 (server_error).',
+          headers: {},
+        },
+      ],
+    ]
+    for (const [status, code, expected] of cases) {
+      expect(seen(upstreamErrorOf('azure', failure(status, {}, code)))).toEqual(expected)
+    }
+    expect(seen(connectionError('azure', { code: 'ECONNRESET' }))).toEqual({
+      status: 502,
+      type: 'server_error',
+      code: 'upstream_unreachable',
+      message: 'The azure provider could not be reached.',
+      headers: {},
+    })
+  })
+
   it('answers a timeout upstream with 504 upstream_timeout', () => {
     for (const status of [408, 504]) {
       expect(seen(upstreamErrorOf('openai', failure(status)))).toEqual({
