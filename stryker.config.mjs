@@ -11,6 +11,8 @@ const plugin = (name) => fileURLToPath(import.meta.resolve(name))
 export default {
   plugins: [plugin('@stryker-mutator/vitest-runner'), plugin('@stryker-mutator/typescript-checker')],
   testRunner: 'vitest',
+  // `related` would make vitest walk every test file's imports again on each mutant's run; per-test coverage
+  // below already picks the tests that reach the mutant.
   vitest: { configFile: 'vitest.mutation.config.ts', related: false },
   // Each mutant runs only the tests that executed its code in the first (dry) run.
   coverageAnalysis: 'perTest',
