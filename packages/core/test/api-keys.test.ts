@@ -39,6 +39,8 @@ describe('credentialOf', () => {
     expect(credentialOf({ authorization: 'Bearer ' })).toBeUndefined()
     expect(credentialOf({ authorization: 'Bearer two words' })).toBeUndefined()
     expect(credentialOf({ authorization: 'sk-abc' })).toBeUndefined()
+    expect(credentialOf({ authorization: 'Basic Bearer sk-abc' })).toBeUndefined()
+    expect(credentialOf({ authorization: 'NotBearer sk-abc' })).toBeUndefined()
     expect(credentialOf({ 'api-key': '' })).toBeUndefined()
   })
 })

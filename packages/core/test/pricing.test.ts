@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { COST_PRECISION_USD, costAt, createPricing, roundUsd, type TokenUsage } from '../src/pricing/cost.js'
+import {
+  COST_PRECISION_USD,
+  costAt,
+  createPricing,
+  type PriceOverride,
+  roundUsd,
+  type TokenUsage,
+} from '../src/pricing/cost.js'
 import { DEFAULT_PRICES } from '../src/pricing/price-table.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -290,6 +297,13 @@ describe('unknown models', () => {
     expect(warnings).toEqual(['my-finetune', 'other-model'])
   })
 
+  it('warn of at most 1,000 models, however many unknown names come', () => {
+    const { pricing, warnings } = quietPricing()
+    for (let i = 0; i < 1_001; i++) expect(pricing.costOf(`model-${i}`, usage(1, 0, 1))).toBeNull()
+    expect(warnings).toHaveLength(1_000)
+    expect(warnings.at(-1)).toBe('model-999')
+  })
+
   it('warn through process.emitWarning by default', () => {
     const emit = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined)
     const pricing = createPricing()
@@ -353,6 +367,31 @@ describe('overrides', () => {
     const { pricing } = quietPricing({ 'gpt-4o-mini-2024-07-18': { inputPerMTok: 1 } })
     expect(pricing.priceOf('gpt-4o-mini-2024-07-18')).toMatchObject({ inputPerMTok: 1, outputPerMTok: 0.3 })
     expect(pricing.priceOf('gpt-4o-mini')).toBe(DEFAULT_PRICES['gpt-4o-mini'])
+  })
+
+  it('resolve a snapshot of an overridden model to the model’s key', () => {
+    const { pricing } = quietPricing({ 'acme-llm': { inputPerMTok: 1, outputPerMTok: 2 } })
+    expect(pricing.resolve('acme-llm-2026-01-01')).toBe('acme-llm')
+    expect(pricing.resolve('gpt-4o-mini-2024-07-18')).toBe('gpt-4o-mini')
+    expect(pricing.resolve('acme-other')).toBeUndefined()
+  })
+
+  it('keep the table’s source when they change only the date', () => {
+    const { pricing } = quietPricing({ 'gpt-4o': { asOf: '2026-02-01' } })
+    expect(pricing.priceOf('gpt-4o')).toEqual({ ...DEFAULT_PRICES['gpt-4o'], asOf: '2026-02-01' })
+  })
+
+  it('refuse an override that is not an object, or a source or date that is not a string', () => {
+    for (const bad of [null, 5, 'cheap']) {
+      expect(() => createPricing({ 'gpt-4o': bad as unknown as PriceOverride })).toThrow(
+        new TypeError('price override for "gpt-4o" must be an object'),
+      )
+    }
+    for (const bad of [{ source: 5 }, { asOf: 20260101 }]) {
+      expect(() => createPricing({ 'gpt-4o': bad as unknown as PriceOverride })).toThrow(
+        new TypeError('price override for "gpt-4o": source and asOf must be strings'),
+      )
+    }
   })
 
   it('are checked when the pricing is created', () => {

@@ -114,4 +114,66 @@ describe.each(backends)('namespaces on $label', (backend) => {
       expect(listed?.usage).toEqual(finished.usage)
     })
   })
+
+  describe('two apps sharing the server under different namespaces', () => {
+    const owner = { owner: `ns-apart-${run}` }
+    const namespaces = [`app_a_${run}`, `app_b_${run}`]
+    const marks: string[] = [owner.owner]
+    const apps: Array<{ namespace: string; keyv: Keyv; kit: BatchKit }> = []
+
+    beforeAll(() => {
+      for (const namespace of namespaces) {
+        const keyv =
+          backend.name === 'redis'
+            ? new Keyv(new KeyvRedis(REDIS_URL), { namespace })
+            : new Keyv(new KeyvPostgres({ uri: POSTGRES_URL, table: POSTGRES_TABLE }), { namespace })
+        const kit = createBatchKit({
+          store: keyv,
+          providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
+          onError: () => undefined,
+          tracking: { enabled: false },
+        })
+        apps.push({ namespace, keyv, kit })
+      }
+    })
+
+    afterAll(async () => {
+      for (const { namespace, keyv, kit } of apps) {
+        await kit.close()
+        if (backend.name === 'redis') {
+          const client = (await (keyv.store as KeyvRedis<unknown>).getClient()) as unknown as RedisCommandClient
+          await removeRedisTestData(client, namespace, marks)
+          await keyv.disconnect()
+        } else {
+          const query = (sql: string, values?: unknown[]) => (keyv.store as KeyvPostgres).query(sql, values)
+          await removePostgresTestData(query, { keyvTable: POSTGRES_TABLE, namespace, marks })
+        }
+      }
+    })
+
+    it("never lists one app's files or batches in the other, for the same owner", async () => {
+      const [a, b] = apps as [(typeof apps)[0], (typeof apps)[0]]
+      const file = await a.kit.files.create(owner, { file: Readable.from([REQUESTS]), purpose: 'batch' })
+      const batch = await a.kit.batches.create(owner, {
+        inputFileId: file.id,
+        endpoint: '/v1/chat/completions',
+        completionWindow: '24h',
+      })
+      marks.push(file.id, batch.id)
+      expect((await a.kit.files.list(owner)).data.map((f) => f.id)).toEqual([file.id])
+      expect((await a.kit.batches.list(owner)).data.map((x) => x.id)).toEqual([batch.id])
+      expect((await b.kit.files.list(owner)).data).toEqual([])
+      expect((await b.kit.batches.list(owner)).data).toEqual([])
+
+      // The other app's newer files take no place in this one's pages either.
+      const own = await b.kit.files.create(owner, { file: Readable.from([REQUESTS]), purpose: 'batch' })
+      marks.push(own.id)
+      for (let i = 0; i < 3; i++) {
+        marks.push((await a.kit.files.create(owner, { file: Readable.from([REQUESTS]), purpose: 'batch' })).id)
+      }
+      const page = await b.kit.files.list(owner, { limit: 1 })
+      expect(page.data.map((f) => f.id)).toEqual([own.id])
+      expect(page.hasMore).toBe(false)
+    })
+  })
 })

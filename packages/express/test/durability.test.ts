@@ -92,10 +92,14 @@ async function runToEnd(client: OpenAI, id: string, timeoutMs = 10_000) {
   throw new Error(`batch ${id} did not end: ${seen.join(' -> ')}`)
 }
 
-async function until<T>(what: string, check: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+async function until<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const started = Date.now()
   for (;;) {
-    const value = check()
+    const value = await check()
     if (value !== undefined) return value
     if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 10))
@@ -311,6 +315,59 @@ describe('a retry after an answer lost on the way back', () => {
       expect(batch.status).toBe('completed')
       expect(batch.usage).toEqual(expectedUsage(text))
       expect(local.fake.batches.size).toBe(1)
+    } finally {
+      await local.close()
+    }
+  })
+})
+
+describe('a create whose answer was lost and that nobody retries', () => {
+  it('is settled by the reconciler once its grace period has passed: an orphan upload deleted, a batch adopted', async () => {
+    const lossy = new ScriptedUpstream({ loseFirstAnswers: true })
+    const settled: Array<Record<string, unknown>> = []
+    const events: BatchEvent[] = []
+    const local = await startHarness({
+      kit: {
+        providers: { openai: lossy },
+        // The reconciler runs beside the tracker.
+        tracking: { enabled: true },
+        reconcile: { graceMs: 300, intervalMs: 50 },
+        callbacks: [(event) => void events.push(event)],
+        delivery: { pollIntervalMs: 10, retryDelayMs: 10 },
+        logger: {
+          debug() {},
+          info: (fields, message) => {
+            if (message === 'batchkit settled an abandoned create') settled.push(fields)
+          },
+          warn() {},
+          error() {},
+        },
+      },
+    })
+    lossy.inner = openai({ apiKey: local.fake.apiKey, baseURL: local.fake.baseURL })
+    try {
+      const client = local.client()
+      const text = chatLines(2)
+      await expect(upload(client, text)).rejects.toMatchObject({ status: 504 })
+      expect(local.fake.files.size).toBe(1)
+      // No client ever got that upload's id: the reconciler deletes it upstream.
+      await until('the orphan upload deleted', () => (local.fake.files.size === 0 ? true : undefined))
+      expect((await client.files.list()).data).toEqual([])
+      const file = await upload(client, text)
+
+      await expect(client.batches.create(batchBody(file.id))).rejects.toMatchObject({ status: 504 })
+      const batch = await until('the adopted batch', async () => (await client.batches.list()).data[0])
+      expect(batch).toMatchObject({ input_file_id: file.id, endpoint: '/v1/chat/completions' })
+      await until('its acreate_batch', async () => events.find((event) => event.type === 'acreate_batch'))
+      // Later passes of the reconciler find nothing more to settle.
+      await new Promise((resolve) => setTimeout(resolve, 400))
+      expect(local.fake.files.size).toBe(1)
+      expect(local.fake.batches.size).toBe(1)
+      expect((await client.files.list()).data.map((f) => f.id)).toEqual([file.id])
+      expect((await client.batches.list()).data.map((b) => b.id)).toEqual([batch.id])
+      expect(events.filter((event) => event.type === 'acreate_batch').map((event) => event.batchId)).toEqual([batch.id])
+      expect(settled.map((fields) => fields.kind)).toEqual(['file', 'batch'])
+      expect(settled.every((fields) => typeof fields.intentId === 'string')).toBe(true)
     } finally {
       await local.close()
     }

@@ -48,7 +48,8 @@ export function apiKeyAuth(keys: Record<string, string> | readonly string[]): Au
     const presented = sha256(credential)
     let owner: string | undefined
     for (const entry of digests) {
-      if (timingSafeEqual(entry.digest, presented) && owner === undefined) owner = entry.owner
+      // Keys are distinct, so at most one digest matches.
+      if (timingSafeEqual(entry.digest, presented)) owner = entry.owner
     }
     return owner === undefined ? null : { owner }
   }
@@ -66,7 +67,8 @@ export function parseApiKeys(text: string): Record<string, string> {
     const colon = trimmed.indexOf(':')
     const key = colon === -1 ? trimmed : trimmed.slice(0, colon).trim()
     const owner = colon === -1 ? ownerForKey(key) : trimmed.slice(colon + 1).trim()
-    if (key === '' || owner === '') throw new TypeError(`Invalid API key entry: '${colon === -1 ? '…' : `…:${owner}`}'`)
+    // Only a `key:owner` entry can have an empty side; the key itself is never echoed.
+    if (key === '' || owner === '') throw new TypeError(`Invalid API key entry: '…:${owner}'`)
     keys[key] = owner
   }
   return keys

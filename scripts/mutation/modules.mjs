@@ -1,0 +1,47 @@
+// The modules of @batchkit/core that mutation testing covers: the ones where a surviving mutant costs a
+// user money, data or tenancy. `pnpm mutation` mutates all of them; docs/quality.md has a score for each.
+
+/**
+ * A module: its name, its files, and, for the modules CI checks on every run (`pnpm mutation --ci`), the
+ * test files that kill its mutants (CI runs only those, to stay within its time limit).
+ * @typedef {{ name: string, files: string[], ci?: { tests: string[] } }} MutationModule
+ */
+
+const src = 'packages/core/src/'
+const test = 'packages/core/test/'
+
+/** @type {MutationModule[]} */
+export const MODULES = [
+  { name: 'auth', files: [`${src}auth/**/*.ts`], ci: { tests: [`${test}api-keys.test.ts`] } },
+  { name: 'files service', files: [`${src}files/service.ts`] },
+  { name: 'batches service', files: [`${src}batches/service.ts`] },
+  { name: 'JSONL validator', files: [`${src}files/jsonl-validator.ts`] },
+  { name: 'tracker', files: [`${src}tracking/tracker.ts`] },
+  { name: 'finish', files: [`${src}tracking/finish.ts`] },
+  { name: 'aggregate', files: [`${src}tracking/aggregate.ts`] },
+  { name: 'events outbox', files: [`${src}events/outbox.ts`] },
+  { name: 'pricing', files: [`${src}pricing/**/*.ts`] },
+  {
+    name: 'upstream errors',
+    files: [`${src}providers/upstream-errors.ts`],
+    ci: { tests: [`${test}upstream-errors.test.ts`] },
+  },
+  { name: 'store records', files: [`${src}store/records.ts`] },
+  { name: 'store indexes', files: [`${src}store/*-index.ts`, `${src}store/ordered-index.ts`] },
+  { name: 'intents', files: [`${src}intents/**/*.ts`] },
+]
+
+/** Every file pattern of `modules`, as Stryker's `mutate` takes them. */
+export function mutatePatterns(modules = MODULES) {
+  return modules.flatMap((module) => module.files)
+}
+
+/** A module's name as a command-line argument and directory name: `events outbox` -> `events-outbox`. */
+export function slug(name) {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-')
+}
+
+/** The test files CI runs against `modules`. */
+export function ciTestFiles(modules) {
+  return [...new Set(modules.flatMap((module) => module.ci?.tests ?? []))]
+}
