@@ -411,7 +411,9 @@ function methodSection(): string {
         'a proxy). `testkit` is `startFakeOpenAI({ progress: 3_600_000 })` from @batchkit/testkit ' +
         '(multipart parsed, files written to disk, batches held still for an hour). The two direct rows compare them: the testkit fake ' +
         `costs more CPU per request, so the gateways run in front of the ${FULL.upstream} one, which leaves more of the 2 cores to the gateway. ` +
-        "For the Reads section, testkit's `startDelayProxy` runs in a process of its own between batchkit and the fake.",
+        "For the Reads section, testkit's `startDelayProxy` runs in a process of its own between batchkit and the fake. " +
+        `For the Big jobs section the testkit fake advances its batches instead, one step every ${FULL.bigjobs.progressMs} ms ` +
+        '(`progress`, set through `BENCH_UPSTREAM_PROGRESS_MS`), so a batch runs to its end.',
       '- Load: closed-loop clients in the bench process, undici with a keep-alive Agent. All control-plane paths are started ' +
         `first; each is warmed (${FULL.control.warmupSeconds} s at the highest concurrency, then at 1 client); then every run ` +
         'measures each path in turn, so drift over the run hits every path alike. A run stops at its time or pair limit, whichever ' +
