@@ -1,22 +1,24 @@
 /** Bytes in one block of stored strings; a longer string gets a block of its own. */
 const BLOCK_BYTES = 1024 * 1024
-/** A stored string's place: its block's index times this, plus its offset in the block. */
-const BLOCK_SPAN = 2 ** 32
+/** Stored strings start on 4-byte words; a string's place counts words: its block's index × this + its word in the block. */
+const BLOCK_WORDS = BLOCK_BYTES / 4
+/** Places fit in a slot (a 32-bit word, 0 for empty): at most this many blocks, 16 GiB of strings. */
+const MAX_BLOCKS = Math.floor((2 ** 32 - 1) / BLOCK_WORDS)
 const INITIAL_SLOTS = 1024
 const MAX_LOAD = 0.75
 
 /**
  * An exact set of strings kept off the V8 heap: each string's code units in byte blocks, and an
  * open-addressing table (linear probing) of where each one starts and its hash. A million short ids
- * take about 40 MB here, against about 60 MB of heap in a `Set` (and a heap that grows by that much
- * lets as much garbage again pile up before it is collected). Strings are compared by their exact code units, so
- * strings that differ only in lone surrogates stay apart.
+ * take about 33 MB here, against about 60 MB of heap in a `Set` (and a heap that grows by that much
+ * lets as much garbage again pile up before it is collected). Strings are compared by their exact code
+ * units, so strings that differ only in lone surrogates stay apart.
  */
 export class CompactStringSet {
   private readonly blocks: Buffer[] = []
   private blockUsed = 0
-  /** 0 for an empty slot, else 1 + where the string starts (block index × BLOCK_SPAN + offset). */
-  private slots = new Float64Array(INITIAL_SLOTS)
+  /** 0 for an empty slot, else 1 + the string's place (see BLOCK_WORDS). */
+  private slots = new Uint32Array(INITIAL_SLOTS)
   /** Each slot's string's hash, so a probe compares bytes only with a string of the same hash. */
   private hashes = new Uint32Array(INITIAL_SLOTS)
   private count = 0
@@ -85,19 +87,21 @@ export class CompactStringSet {
   }
 
   private holdsKey(place: number): boolean {
-    const block = this.blocks[Math.floor(place / BLOCK_SPAN)] as Buffer
-    const at = place % BLOCK_SPAN
+    const block = this.blocks[Math.floor(place / BLOCK_WORDS)] as Buffer
+    const at = (place % BLOCK_WORDS) * 4
     if (block.readUInt32LE(at) !== this.keyHeader) return false
     const key = this.key
     for (let i = 0; i < this.keyBytes; i++) if (block[at + 4 + i] !== key[i]) return false
     return true
   }
 
-  /** Copies the encoded key into the blocks, after its header; returns where it starts. */
+  /** Copies the encoded key into the blocks, after its header; returns its place. */
   private store(): number {
-    const need = 4 + this.keyBytes
+    // Whole words, so that every string starts on one.
+    const need = (4 + this.keyBytes + 3) & ~3
     let block = this.blocks.at(-1)
     if (!block || this.blockUsed + need > block.length) {
+      if (this.blocks.length >= MAX_BLOCKS) throw new RangeError('A CompactStringSet holds at most 16 GiB of strings.')
       block = Buffer.allocUnsafe(Math.max(BLOCK_BYTES, need))
       this.blocks.push(block)
       this.blockUsed = 0
@@ -106,13 +110,13 @@ export class CompactStringSet {
     block.writeUInt32LE(this.keyHeader, at)
     this.key.copy(block, at + 4, 0, this.keyBytes)
     this.blockUsed += need
-    return (this.blocks.length - 1) * BLOCK_SPAN + at
+    return (this.blocks.length - 1) * BLOCK_WORDS + at / 4
   }
 
   /** Doubles the table, placing every stored string again by its hash. */
   private grow(): void {
     const [oldSlots, oldHashes] = [this.slots, this.hashes]
-    this.slots = new Float64Array(oldSlots.length * 2)
+    this.slots = new Uint32Array(oldSlots.length * 2)
     this.hashes = new Uint32Array(oldSlots.length * 2)
     const mask = this.slots.length - 1
     for (let old = 0; old < oldSlots.length; old++) {
