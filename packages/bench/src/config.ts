@@ -40,11 +40,22 @@ export interface BenchConfig {
     runSeconds: number
     warmupSeconds: number
   }
+  /** One batch above OpenAI's limits (50,000 requests, 200 MB), split into parts: its upload, run and downloads. */
+  bigjobs: {
+    /** Requests (lines) in the batch input file. */
+    requests: number
+    /** Bytes per request line, newline included. */
+    lineBytes: number
+    /** How often the testkit fake advances each of its batches one step, in ms. */
+    progressMs: number
+    /** How often the client polls `GET /v1/batches/{id}` while the batch runs, in ms. */
+    pollMs: number
+  }
 }
 
 const MB = 1_000_000
 
-/** The full run: five runs of everything, 200 MB and 1 GB uploads and output files, 10,000 batches. */
+/** The full run: five runs of everything, 200 MB and 1 GB uploads and output files, 10,000 batches, a 1 GB batch of 1,000,000 requests. */
 export const FULL: BenchConfig = {
   mode: 'full',
   runs: 5,
@@ -54,6 +65,7 @@ export const FULL: BenchConfig = {
   aggregation: { sizes: [200 * MB, 1000 * MB] },
   listing: { batches: 10_000, callsPerRun: 100 },
   reads: { batches: 100, upstreamDelayMs: 200, freshnessMs: 5_000, readers: [1, 50], runSeconds: 10, warmupSeconds: 2 },
+  bigjobs: { requests: 1_000_000, lineBytes: 1_000, progressMs: 150, pollMs: 1_000 },
 }
 
 /** A smoke run in about a minute: every path once or twice, small files. Its figures are not the benchmark. */
@@ -66,4 +78,5 @@ export const QUICK: BenchConfig = {
   aggregation: { sizes: [5 * MB, 20 * MB] },
   listing: { batches: 500, callsPerRun: 5 },
   reads: { batches: 100, upstreamDelayMs: 200, freshnessMs: 5_000, readers: [1, 50], runSeconds: 5, warmupSeconds: 1 },
+  bigjobs: { requests: 100_000, lineBytes: 1_000, progressMs: 150, pollMs: 1_000 },
 }

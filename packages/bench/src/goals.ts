@@ -1,4 +1,5 @@
 import type { AggregationRow } from './suites/aggregation.js'
+import type { BigJobStage, BigJobsResult } from './suites/bigjobs.js'
 import type { ControlRow } from './suites/control.js'
 import type { ReadKind, ReadsRow } from './suites/reads.js'
 import type { UploadRow } from './suites/upload.js'
@@ -195,5 +196,32 @@ export function upstreamPerWindowGoal(rows: ReadsRow[] | undefined): Goal {
       `at most ${num(most, 3)} in any run of the ${measured.length} rows (worst: ${worst.read}, ${storeName(worst)}, ` +
       `${worst.readers} reader${worst.readers === 1 ? '' : 's'})`,
     verdict: most <= 1 ? 'met' : 'missed',
+  }
+}
+
+/** What each stage of a big job is called in the Targets table. */
+const STAGE_NAMES: Record<BigJobStage, string> = {
+  upload: 'upload',
+  batch: 'run',
+  output: 'output download',
+  input: 'input download',
+}
+
+/**
+ * A batch above the provider's limits (1 GB, 1,000,000 requests in the full run) keeps the server's peak
+ * RSS growth over its idle RSS under 100 MB in every stage: upload, run (create, tracking, billing) and
+ * both downloads; judged on the worst run.
+ */
+export function bigJobsMemoryGoal(result: BigJobsResult | undefined): Goal {
+  const target = 'big job: peak RSS growth < 100 MB in every stage (upload, run, downloads)'
+  if (!result) return { target, measured: 'not measured in this run', verdict: 'not measured' }
+  const worst = result.stages.map((row) => row.growthBytes.max)
+  return {
+    target,
+    measured:
+      `${mb(result.bytes)} MB, ${num(result.requests)} requests in ${result.parts} parts: ` +
+      result.stages.map((row, i) => `${STAGE_NAMES[row.stage]} +${mb(worst[i] as number)} MB`).join(', ') +
+      ` over the idle ${mb(result.idleRssBytes.median)} MB (worst of ${result.idleRssBytes.runs} run${result.idleRssBytes.runs === 1 ? '' : 's'})`,
+    verdict: worst.every((growth) => growth < 100e6) ? 'met' : 'missed',
   }
 }

@@ -14,6 +14,7 @@ import { redisVersion } from './redis.js'
 import { BENCH_COMMAND, type BenchResults, renderReport, SUITES, type Suite } from './report.js'
 import { BENCH_DIR, killAllServersNow, stopAllServers } from './servers.js'
 import { runAggregation } from './suites/aggregation.js'
+import { runBigJobs } from './suites/bigjobs.js'
 import { runControlPlane } from './suites/control.js'
 import { runListing } from './suites/listing.js'
 import { runReads } from './suites/reads.js'
@@ -109,6 +110,10 @@ async function main(): Promise<void> {
   if (suites.includes('reads')) {
     log('\nReads')
     results.reads = await runReads(config, redis !== undefined, log)
+  }
+  if (suites.includes('bigjobs')) {
+    log('\nBig jobs')
+    results.bigjobs = await runBigJobs(config, log)
   }
 
   await stopAllServers()

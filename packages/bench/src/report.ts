@@ -2,6 +2,7 @@ import { type BenchConfig, FULL } from './config.js'
 import { markedBlock, measuredBefore, type PreviousDoc, provenance, type RunInfo } from './doc.js'
 import {
   aggregationGoal,
+  bigJobsMemoryGoal,
   type Goal,
   readLatencyGoal,
   throughputGoal,
@@ -13,6 +14,7 @@ import {
 import type { MachineInfo } from './machine.js'
 import type { Spread } from './stats.js'
 import type { AggregationRow } from './suites/aggregation.js'
+import { type BigJobStage, type BigJobsResult, OPENAI_BATCH_LIMITS } from './suites/bigjobs.js'
 import type { ControlRow } from './suites/control.js'
 import type { ListingRow } from './suites/listing.js'
 import type { ReadsRow } from './suites/reads.js'
@@ -20,7 +22,7 @@ import type { UploadRow } from './suites/upload.js'
 import { markdownTable, mb, num, spreadCell } from './table.js'
 
 /** Every suite, in the order of the report. */
-export const SUITES = ['control', 'upload', 'aggregation', 'listing', 'reads'] as const
+export const SUITES = ['control', 'upload', 'aggregation', 'listing', 'reads', 'bigjobs'] as const
 
 /** One suite of measurements, as `--only` names it. */
 export type Suite = (typeof SUITES)[number]
@@ -32,6 +34,7 @@ export interface BenchResults {
   aggregation?: AggregationRow[]
   listing?: ListingRow[]
   reads?: ReadsRow[]
+  bigjobs?: BigJobsResult
 }
 
 /** The command that regenerates docs/benchmarks.md. */
@@ -50,6 +53,7 @@ const GOALS: { suite: Suite; judge: (results: BenchResults) => Goal }[] = [
   { suite: 'reads', judge: (r) => readLatencyGoal(r.reads, 'list', 20) },
   { suite: 'reads', judge: (r) => readLatencyGoal(r.reads, 'retrieve', 5) },
   { suite: 'reads', judge: (r) => upstreamPerWindowGoal(r.reads) },
+  { suite: 'bigjobs', judge: (r) => bigJobsMemoryGoal(r.bigjobs) },
 ]
 
 /**
@@ -70,6 +74,7 @@ export function renderReport(
     aggregation: () => aggregationTable(results.aggregation ?? []),
     listing: () => listingTable(results.listing ?? []),
     reads: () => readsTable(results.reads ?? []),
+    bigjobs: () => (results.bigjobs ? bigJobsTable(results.bigjobs) : ''),
   }
   for (const suite of SUITES) {
     if (results[suite])
@@ -90,6 +95,7 @@ export function renderReport(
     suiteSection('aggregation', blocks, AGGREGATION_PROSE),
     suiteSection('listing', blocks, listingProse(blocks.get('listing'))),
     suiteSection('reads', blocks, READS_PROSE),
+    suiteSection('bigjobs', blocks, BIGJOBS_PROSE),
     machineSection(machine, run),
     methodSection(),
   ]
@@ -102,6 +108,7 @@ const HEADINGS: Record<Suite, string> = {
   aggregation: '## Aggregation: cost and usage over an output file',
   listing: '## Listing: `GET /v1/batches?limit=100`',
   reads: '## Reads: retrieve and list of unfinished batches, 200 ms from the provider',
+  bigjobs: "## Big jobs: one batch above OpenAI's limits, split into parts",
 }
 
 /** A suite's heading, prose and figures, with its baseline's figures after them when there are any; nothing before any figures. */
@@ -316,6 +323,58 @@ function readsTable(rows: ReadsRow[]): string {
   )
 }
 
+const BIGJOBS_PROSE = [
+  `The memory of a batch too large for one provider batch (see [Big jobs](big-jobs.md)): one input file of ` +
+    `${num(FULL.bigjobs.requests)} chat-completion requests, ${num(FULL.bigjobs.lineBytes)}-byte lines (${mb(FULL.bigjobs.requests * FULL.bigjobs.lineBytes)} MB), ` +
+    'through batchkit on Express with the memory store, in front of the testkit fake, which advances each of its batches one ' +
+    `step every ${FULL.bigjobs.progressMs} ms (validating, in progress, finalizing, completed: its own limits are OpenAI's, ` +
+    `${num(OPENAI_BATCH_LIMITS.maxRequests)} requests and ${mb(OPENAI_BATCH_LIMITS.maxBytes)} MB per batch, and batchkit's ` +
+    '`limits` are raised to 4 GB and 10,000,000 requests). Each run gets fresh processes, warmed by a 2 MB upload; "idle" is the ' +
+    "server's RSS after it. Then, one stage after another, the server's peak RSS (`VmHWM`, reset as the stage begins):",
+  [
+    '1. **upload**: `POST /v1/files` of the whole file, streamed as multipart; batchkit validates every line and cuts the ' +
+      'file into parts as it streams, each part a file of the fake. The time runs until the File object is read.',
+    '2. **run**: `POST /v1/batches` on it (one provider batch per part, started in order), then `GET /v1/batches/{id}` every ' +
+      `${FULL.bigjobs.pollMs / 1000} s until it answers \`completed\`. batchkit's tracker follows the parts, and once every part ` +
+      "has ended it bills the batch by reading every part's output file (the batch shows `completed`, with its usage, only " +
+      'once billed). The fake validates each part and writes its output file meanwhile, in its own process.',
+    "3. **output download**: `GET /v1/files/{output_file_id}/content`, the parts' output files joined, counted in bytes and " +
+      'lines by the client (one line per request, and as many bytes as its File object says).',
+    '4. **input download**: `GET /v1/files/{input_file_id}/content`, the parts joined again: the exact bytes uploaded ' +
+      '(the client compares their SHA-256).',
+  ].join('\n'),
+  'A run that finds anything else (another part count than the limits make, a count, a status, a byte) stops the bench with ' +
+    'an error. "peak − idle" is each run\'s peak in the stage less its idle RSS, so memory a stage keeps counts against the ' +
+    'stages after it; the Targets row takes the worst run. MB/s are of the file the stage moves, over its whole time.',
+].join('\n\n')
+
+/** A big job's shape, then one row per stage. */
+function bigJobsTable(result: BigJobsResult): string {
+  const labels: Record<BigJobStage, string> = {
+    upload: `upload, cut into ${result.parts} parts`,
+    batch: `run: ${result.parts} provider batches, tracked and billed`,
+    output: `output download (${result.parts} parts joined)`,
+    input: `input download (${result.parts} parts joined)`,
+  }
+  const shape =
+    `${num(result.requests)} requests, ${mb(result.bytes)} MB, in ${result.parts} parts; output file ` +
+    `${mb(result.outputBytes)} MB; idle RSS ${spreadCell(result.idleRssBytes, 0, 1e-6)} MB.` +
+    (result.peaksPerStage ? '' : ' **The peaks could not be reset on this machine: each is since the server started.**')
+  const table = markdownTable(
+    ['stage', 'time s', 'MB/s', 'RSS at start MB', 'peak RSS MB', 'peak − idle MB'],
+    result.stages.map((row) => [
+      labels[row.stage],
+      spreadCell(row.seconds, 1),
+      row.mbPerSecond ? spreadCell(row.mbPerSecond) : '–',
+      spreadCell(row.startRssBytes, 0, 1e-6),
+      spreadCell(row.peakRssBytes, 0, 1e-6),
+      spreadCell(row.growthBytes, 0, 1e-6),
+    ]),
+    ['l', 'r', 'r', 'r', 'r', 'r'],
+  )
+  return `${shape}\n\n${table}`
+}
+
 function machineSection(machine: MachineInfo, run: RunInfo): string {
   const versions = Object.entries(machine.packages)
     .map(([name, version]) => `${name} ${version}`)
@@ -355,7 +414,9 @@ function methodSection(): string {
         'a proxy). `testkit` is `startFakeOpenAI({ progress: 3_600_000 })` from @batchkit/testkit ' +
         '(multipart parsed, files written to disk, batches held still for an hour). The two direct rows compare them: the testkit fake ' +
         `costs more CPU per request, so the gateways run in front of the ${FULL.upstream} one, which leaves more of the 2 cores to the gateway. ` +
-        "For the Reads section, testkit's `startDelayProxy` runs in a process of its own between batchkit and the fake.",
+        "For the Reads section, testkit's `startDelayProxy` runs in a process of its own between batchkit and the fake. " +
+        `For the Big jobs section the testkit fake advances its batches instead, one step every ${FULL.bigjobs.progressMs} ms ` +
+        '(`progress`, set through `BENCH_UPSTREAM_PROGRESS_MS`), so a batch runs to its end.',
       '- Load: closed-loop clients in the bench process, undici with a keep-alive Agent. All control-plane paths are started ' +
         `first; each is warmed (${FULL.control.warmupSeconds} s at the highest concurrency, then at 1 client); then every run ` +
         'measures each path in turn, so drift over the run hits every path alike. A run stops at its time or pair limit, whichever ' +
@@ -367,8 +428,8 @@ function methodSection(): string {
     [
       '```sh',
       'npx -y pnpm@12.4.2 install',
-      `${BENCH_COMMAND}            # the full run (about 17 minutes); rewrites docs/benchmarks.md`,
-      `${BENCH_COMMAND} --quick    # a smoke run (about 4 minutes): fewer, shorter runs, small files; prints only`,
+      `${BENCH_COMMAND}            # the full run (about 24 minutes); rewrites docs/benchmarks.md`,
+      `${BENCH_COMMAND} --quick    # a smoke run (about 5 minutes): fewer, shorter runs, small files; prints only`,
       `${BENCH_COMMAND} --only=reads --write   # some suites; replaces only their tables and targets here`,
       `${BENCH_COMMAND} --only=control,listing --profile   # CPU profiles of the batchkit servers`,
       '',

@@ -3,10 +3,15 @@ import { BENCH_API_KEY, UPSTREAM_API_KEY } from './constants.js'
 import { type Host, unavailable } from './hosts.js'
 import { BENCH_DIR, cpuProfileFlags, type ServerProcess, startServer } from './servers.js'
 
+/** How long the testkit fake holds a batch in each status unless told otherwise: an hour, so it never moves in a run. */
+const TESTKIT_HOLD_MS = 3_600_000
+
 /** Which fake upstream a target talks to. */
 export interface UpstreamOptions {
-  /** `minimal`: the bench's own; `testkit`: `startFakeOpenAI({ progress: 3_600_000 })`. */
+  /** `minimal`: the bench's own; `testkit`: `startFakeOpenAI({ progress: 3_600_000 })`, or `progressMs`. */
   kind: 'minimal' | 'testkit'
+  /** The testkit fake only: advance every batch one step this often (ms), so it runs to its end. @default 3_600_000 */
+  progressMs?: number
   /** The minimal fake only: create every batch already `completed`. */
   completedBatches?: boolean
   /** Hold every answer of the fake back this long (testkit's delay proxy between the gateway and the fake). */
@@ -66,6 +71,7 @@ export async function startTarget(
       BENCH_UPSTREAM: upstreamOptions.kind,
       BENCH_UPSTREAM_KEY: UPSTREAM_API_KEY,
       BENCH_BATCH_STATUS: upstreamOptions.completedBatches ? 'completed' : 'validating',
+      BENCH_UPSTREAM_PROGRESS_MS: String(upstreamOptions.progressMs ?? TESTKIT_HOLD_MS),
     },
   })
   let proxy: ServerProcess | undefined
