@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { BatchEndedEvent, BatchEvent } from '../src/events/types.js'
 import { type BatchKit, createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
-import { type ServedKit, serveKit } from './support/serve-kit.js'
+import { type ServedKit, serveKit, untilEnded } from './support/serve-kit.js'
 
 /**
  * One batch above the provider's limits (OpenAI: 50,000 requests a batch), through OpenAI's own client:
@@ -55,15 +55,7 @@ describe('a batch above the provider’s limits', () => {
     await fake?.close()
   })
 
-  async function finished(id: string): Promise<OpenAI.Batches.Batch> {
-    for (let i = 0; i < 1000; i++) {
-      const batch = await client.batches.retrieve(id)
-      if (['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)) return batch
-      await kit.batches.idle()
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    }
-    throw new Error(`${id} did not finish`)
-  }
+  const finished = (id: string) => untilEnded(client, kit, id, { polls: 1000 })
 
   it('runs 120,000 requests as one batch over provider batches of at most 50,000', {
     timeout: 120_000,
@@ -185,15 +177,8 @@ describe('a batch in parts, as its parts end', () => {
     throw new Error(`${id} did not start`)
   }
 
-  /** Retrieves until the batch has ended and is billed; every retrieve moves each part one step on. */
-  async function ended(id: string): Promise<OpenAI.Batches.Batch> {
-    for (let i = 0; i < 100; i++) {
-      const batch = await client.batches.retrieve(id)
-      await kit.batches.idle()
-      if (['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)) return batch
-    }
-    throw new Error(`${id} did not end`)
-  }
+  /** Every retrieve moves each part one step on: no pause is needed between them. */
+  const ended = (id: string) => untilEnded(client, kit, id, { polls: 100, pauseMs: 0 })
 
   it('cancels every part, and ends cancelled with what the parts had done', async () => {
     const { batch, parts } = await create()

@@ -4,7 +4,7 @@ import OpenAI, { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type BatchKit, createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
-import { type ServedKit, serveKit } from './support/serve-kit.js'
+import { type ServedKit, serveKit, untilEnded } from './support/serve-kit.js'
 
 /**
  * Re-running what failed with the stock client: `POST /v1/batches` with the `error_file_id` of a finished
@@ -48,15 +48,7 @@ describe('re-running the failed requests of a batch from its error file', () => 
     await fake?.close()
   })
 
-  async function finished(id: string): Promise<OpenAI.Batches.Batch> {
-    for (let i = 0; i < 300; i++) {
-      const batch = await client.batches.retrieve(id)
-      if (batch.status === 'completed' || batch.status === 'failed') return batch
-      await kit.batches.idle()
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    }
-    throw new Error(`${id} did not finish`)
-  }
+  const finished = (id: string) => untilEnded(client, kit, id)
 
   async function run(inputFileId: string): Promise<OpenAI.Batches.Batch> {
     const batch = await client.batches.create({

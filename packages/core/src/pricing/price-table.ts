@@ -50,37 +50,18 @@ const OPENAI_AS_OF = '2025-08-07'
 const GEMINI_PRICING = 'https://ai.google.dev/gemini-api/docs/pricing'
 const GEMINI_AS_OF = '2025-10-31'
 
-function openai(
-  inputPerMTok: number,
-  cachedInputPerMTok: number,
-  outputPerMTok: number,
-  maxOutputTokens: number,
-): ModelPrice {
-  return Object.freeze({
-    inputPerMTok,
-    cachedInputPerMTok,
-    outputPerMTok,
-    maxOutputTokens,
-    source: OPENAI_PRICING,
-    asOf: OPENAI_AS_OF,
-  })
+/** The price of a model as one source publishes it: per million tokens, and the model's most output tokens. */
+function pricedBy(source: string, asOf: string) {
+  return (
+    inputPerMTok: number,
+    cachedInputPerMTok: number,
+    outputPerMTok: number,
+    maxOutputTokens: number,
+  ): ModelPrice => Object.freeze({ inputPerMTok, cachedInputPerMTok, outputPerMTok, maxOutputTokens, source, asOf })
 }
 
-function gemini(
-  inputPerMTok: number,
-  cachedInputPerMTok: number,
-  outputPerMTok: number,
-  maxOutputTokens: number,
-): ModelPrice {
-  return Object.freeze({
-    inputPerMTok,
-    cachedInputPerMTok,
-    outputPerMTok,
-    maxOutputTokens,
-    source: GEMINI_PRICING,
-    asOf: GEMINI_AS_OF,
-  })
-}
+const openai = pricedBy(OPENAI_PRICING, OPENAI_AS_OF)
+const gemini = pricedBy(GEMINI_PRICING, GEMINI_AS_OF)
 
 /**
  * The built-in batch price table: model name → batch prices in USD per 1M tokens. Keys are the provider's

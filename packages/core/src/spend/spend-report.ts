@@ -18,15 +18,9 @@ export interface SpendQuery {
 }
 
 /** Token counts and cost of some billed batches. */
-export interface SpendTotals {
+export interface SpendTotals extends Omit<ModelUsage, 'cost'> {
   /** Billed batches counted (a batch that used two models counts once in each model's row). */
   batches: number
-  requests: { succeeded: number; failed: number }
-  inputTokens: number
-  cachedTokens: number
-  outputTokens: number
-  reasoningTokens: number
-  totalTokens: number
   /** USD at batch prices, summed exactly (to 1e-10); null when some of the usage has no price, as a batch's own cost is. */
   cost: number | null
   /** USD of the usage that has a price, summed exactly: `cost` whenever that is not null. */

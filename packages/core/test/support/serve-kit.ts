@@ -30,3 +30,24 @@ export async function serveKit(kit: BatchKit, apiKey = 'unused'): Promise<Served
     },
   }
 }
+
+const ENDED = ['completed', 'failed', 'expired', 'cancelled']
+
+/**
+ * Retrieves a batch until it has ended (so it is billed), letting the reads' background refreshes finish
+ * and pausing `pauseMs` between reads; throws after `polls` reads.
+ */
+export async function untilEnded(
+  client: OpenAI,
+  kit: BatchKit,
+  id: string,
+  { polls = 300, pauseMs = 20 }: { polls?: number; pauseMs?: number } = {},
+): Promise<OpenAI.Batches.Batch> {
+  for (let i = 0; i < polls; i++) {
+    const batch = await client.batches.retrieve(id)
+    if (ENDED.includes(batch.status)) return batch
+    await kit.batches.idle()
+    if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs))
+  }
+  throw new Error(`${id} did not end`)
+}

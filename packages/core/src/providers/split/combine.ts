@@ -1,8 +1,6 @@
-import type { BatchErrorEntry, BatchStatus, BatchUsage } from '../../types.js'
+import { type BatchErrorEntry, type BatchStatus, type BatchUsage, TERMINAL_STATUSES } from '../../types.js'
 import type { ProviderBatch, ProviderFile } from '../types.js'
 import { joinPartIds } from './part-ids.js'
-
-const ENDED: ReadonlySet<BatchStatus> = new Set(['completed', 'failed', 'expired', 'cancelled'])
 
 /**
  * One batch made of the batches run on the parts of its input file, as a client sees a batch:
@@ -19,7 +17,7 @@ const ENDED: ReadonlySet<BatchStatus> = new Set(['completed', 'failed', 'expired
 export function combineBatches(parts: readonly ProviderBatch[]): ProviderBatch {
   const id = joinPartIds(parts.map((p) => p.id))
   const status = statusOf(parts.map((p) => p.status))
-  const ended = ENDED.has(status)
+  const ended = TERMINAL_STATUSES.has(status)
   const endedAt = (at: (p: ProviderBatch) => number | null, when: BatchStatus) =>
     status === when ? latest(parts.map(at)) : null
   return {
@@ -60,7 +58,7 @@ export function combineFiles(parts: readonly ProviderFile[]): ProviderFile {
 }
 
 function statusOf(statuses: BatchStatus[]): BatchStatus {
-  if (statuses.every((s) => ENDED.has(s))) {
+  if (statuses.every((s) => TERMINAL_STATUSES.has(s))) {
     if (statuses.includes('cancelled')) return 'cancelled'
     if (statuses.includes('expired')) return 'expired'
     if (statuses.includes('completed')) return 'completed'
@@ -68,7 +66,7 @@ function statusOf(statuses: BatchStatus[]): BatchStatus {
   }
   if (statuses.includes('cancelling') || statuses.includes('cancelled')) return 'cancelling'
   if (statuses.every((s) => s === 'validating')) return 'validating'
-  if (statuses.every((s) => s === 'finalizing' || ENDED.has(s))) return 'finalizing'
+  if (statuses.every((s) => s === 'finalizing' || TERMINAL_STATUSES.has(s))) return 'finalizing'
   return 'in_progress'
 }
 

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream'
 import { isApiError } from '../../errors.js'
+import { TERMINAL_STATUSES } from '../../types.js'
 import { mapConcurrently } from '../../util/map-concurrently.js'
 import type {
   Provider,
@@ -118,7 +119,7 @@ export class SplittingProvider implements Provider {
         return this.provider.retrieveBatch(part)
       }
     })
-    if (conflict !== undefined && answers.every((part) => ENDED.has(part.status))) throw conflict
+    if (conflict !== undefined && answers.every((part) => TERMINAL_STATUSES.has(part.status))) throw conflict
     return combineBatches(answers)
   }
 
@@ -186,4 +187,3 @@ export class SplittingProvider implements Provider {
 }
 
 const NEWLINE = 0x0a
-const ENDED = new Set(['completed', 'failed', 'expired', 'cancelled'])
