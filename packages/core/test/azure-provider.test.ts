@@ -516,7 +516,8 @@ describe('errors: every Azure error the fake produces maps to a documented statu
   const table: Array<
     [string, { status: number | 'hang' | 'reset'; code?: string; message?: string }, number, string, string?]
   > = [
-    ['400 invalidPayload', { status: 400 }, 502, 'upstream_error'],
+    ['400 invalidPayload', { status: 400 }, 502, 'upstream_rejected'],
+    ['422 unprocessable', { status: 422 }, 502, 'upstream_rejected'],
     ['400 quotaExceeded', { status: 400, code: 'quotaExceeded' }, 429, 'upstream_quota_exceeded'],
     ['400 unexpectedEntityState', { status: 400, code: 'unexpectedEntityState' }, 409, 'unexpected_entity_state'],
     [
@@ -566,7 +567,7 @@ describe('errors: every Azure error the fake produces maps to a documented statu
   it('names a well-formed Azure code in a 502, snake_cased', async () => {
     fake.failNext({ status: 400, code: 'invalidPayload' })
     expect((await rejection(provider().retrieveBatch('b'))).message).toBe(
-      'The azure provider answered 400 (invalid_payload).',
+      'The azure provider refused the request: 400 (invalid_payload).',
     )
     fake.failNext({ status: 500, code: '<script>' })
     expect((await rejection(provider().retrieveBatch('b'))).message).toBe('The azure provider answered 500.')
@@ -597,8 +598,8 @@ describe('errors: every Azure error the fake produces maps to a documented statu
     })
     const oldVersion = provider({ apiVersion: '2023-05-15' })
     const versionError = await rejection(oldVersion.retrieveBatch(created.id))
-    expect(versionError).toMatchObject({ status: 502, code: 'upstream_error' })
-    expect(versionError.message).toBe('The azure provider answered 400 (bad_request).')
+    expect(versionError).toMatchObject({ status: 502, code: 'upstream_rejected' })
+    expect(versionError.message).toBe('The azure provider refused the request: 400 (bad_request).')
   })
 
   it('answers a batch create on a file Azure has not processed with a retryable 503', async () => {

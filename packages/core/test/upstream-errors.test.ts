@@ -83,6 +83,17 @@ describe('upstreamErrorOf', () => {
         },
       ],
       [
+        400,
+        'invalid_request_error',
+        {
+          status: 502,
+          type: 'server_error',
+          code: 'upstream_rejected',
+          message: 'The azure provider refused the request: 400 (invalid_request_error).',
+          headers: noRetry,
+        },
+      ],
+      [
         500,
         null,
         {

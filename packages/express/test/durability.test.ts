@@ -258,6 +258,28 @@ describe('Idempotency-Key on batch creates', () => {
     }
   })
 
+  it('ends at once a create the provider refused with a 4xx: a retry with its key creates without a search', async () => {
+    const alice = h.client()
+    const key = newKey('rejected')
+    const input = await upload(alice, chatLines(2))
+    const upstreamBefore = h.fake.batches.size
+    const searches = () => h.fake.requests.filter((r) => r.method === 'GET' && r.path === '/v1/batches').length
+
+    h.fake.failNext({ status: 400, pathPrefix: '/v1/batches', method: 'POST' })
+    await expect(alice.batches.create(batchBody(input.id), withKey(key))).rejects.toMatchObject({
+      status: 502,
+      code: 'upstream_rejected',
+    })
+    expect(h.fake.batches.size).toBe(upstreamBefore)
+
+    // A refusal proves nothing was made, so nothing is left to look for upstream before creating again.
+    const searchesBefore = searches()
+    const batch = await alice.batches.create(batchBody(input.id), withKey(key))
+    expect(searches()).toBe(searchesBefore)
+    expect(h.fake.batches.size).toBe(upstreamBefore + 1)
+    expect((await alice.batches.list()).data.map((b) => b.id)).toContain(batch.id)
+  })
+
   it('frees a key whose first request was refused, for the corrected request', async () => {
     const alice = h.client()
     const key = newKey('fix')

@@ -45,6 +45,7 @@ async function ourFiles() {
 describe('upstream failures', () => {
   it.each([
     { upstream: 500, status: 502, code: 'upstream_error' },
+    { upstream: 400, status: 502, code: 'upstream_rejected' },
     { upstream: 503, status: 503, code: 'upstream_unavailable' },
     { upstream: 429, status: 503, code: 'upstream_rate_limited' },
     { upstream: 'reset' as const, status: 502, code: 'upstream_unreachable' },

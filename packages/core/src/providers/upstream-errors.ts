@@ -37,7 +37,8 @@ export async function upstreamError(
 /**
  * The client-facing {@link ApiError} of an upstream failure whose body has been read. Timeouts are 504,
  * rate limits and unavailability 503, everything else 502: the client's own objects exist, so a
- * provider that lost one is a gateway failure, not a "not found".
+ * provider that lost one is a gateway failure, not a "not found". Any other 4xx is
+ * `upstream_rejected`: a refusal, so a create that meets it made nothing.
  */
 export function upstreamErrorOf(provider: string, failure: UpstreamFailure): ApiError {
   const { statusCode: status, code } = failure
@@ -74,6 +75,13 @@ export function upstreamErrorOf(provider: string, failure: UpstreamFailure): Api
     })
   }
   const detail = code ? ` (${code})` : ''
+  if (status >= 400 && status < 500) {
+    // The provider read the request and turned it down: it made nothing, and the same request fails again.
+    return new ApiError(502, `The ${provider} provider refused the request: ${status}${detail}.`, {
+      code: 'upstream_rejected',
+      headers: NO_RETRY,
+    })
+  }
   return new ApiError(502, `The ${provider} provider answered ${status}${detail}.`, { code: 'upstream_error' })
 }
 
@@ -102,6 +110,7 @@ const REFUSALS: ReadonlySet<string> = new Set([
   'upstream_unavailable',
   'upstream_auth_failed',
   'upstream_not_found',
+  'upstream_rejected',
 ])
 
 /**
