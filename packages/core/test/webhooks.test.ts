@@ -423,6 +423,48 @@ describe('webhooks that cannot or should not be delivered', () => {
     }
   })
 
+  it('sends batch.failed once for a batch the provider failed while validating, verified by openai webhooks.unwrap', async () => {
+    const owner = newOwner()
+    const secret = newWebhookSecret()
+    const reports = newReports()
+    const kit = kitWith({
+      store: undefined,
+      owner,
+      endpoints: () => [{ url: receiver.url, secrets: [secret] }],
+      reports,
+    })
+    try {
+      const principal = { owner }
+      const file = await kit.files.create(principal, { file: Readable.from([lines(2)]), purpose: 'batch' })
+      // OpenAI creates a batch over a file it lost and fails it while validating.
+      fake.files.delete(file.providerFileId)
+      const batch = await kit.batches.create(principal, {
+        inputFileId: file.id,
+        endpoint: '/v1/chat/completions',
+        completionWindow: '24h',
+      })
+      const [received] = await until('the webhook', () => {
+        const got = forBatch(receiver, batch.id)
+        return got.length > 0 ? got : undefined
+      })
+      await sleep(300)
+      expect(forBatch(receiver, batch.id)).toHaveLength(1)
+      const shown = await kit.batches.retrieve(principal, batch.id)
+      expect(shown.status).toBe('failed')
+      const callbackEvent = reports.events.find((e) => e.batchId === batch.id && e.type === 'batch_failed')
+      expect(await unwrap(received as ReceivedWebhook, secret)).toEqual({
+        id: callbackEvent?.id,
+        object: 'event',
+        created_at: shown.failedAt,
+        type: 'batch.failed',
+        data: { id: batch.id },
+      })
+      expect(reports.errors).toEqual([])
+    } finally {
+      await kit.close()
+    }
+  })
+
   it('sends batch.expired for a batch that expired', async () => {
     const owner = newOwner()
     const secret = newWebhookSecret()
