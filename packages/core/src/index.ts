@@ -37,6 +37,7 @@ export { DEFAULT_PRICES, type ModelPrice } from './pricing/price-table.js'
 export { type AzureProviderOptions, azure } from './providers/azure/index.js'
 export { type OpenAIProviderOptions, openai } from './providers/openai/index.js'
 export type { ModelRoute } from './providers/routing.js'
+export { DEFAULT_QUEUE_RETRY, type QueueRetryOptions } from './providers/split/queue-retry.js'
 export type {
   Provider,
   ProviderBatch,

@@ -20,6 +20,7 @@ import { recordBatchCreated } from './observability/telemetry.js'
 import { createPricing, type PriceOverride } from './pricing/cost.js'
 import { ProviderRegistry } from './providers/registry.js'
 import type { ModelRoute } from './providers/routing.js'
+import type { QueueRetryOptions } from './providers/split/queue-retry.js'
 import type { Provider } from './providers/types.js'
 import { type SpendQuery, type SpendReport, SpendReporter } from './spend/spend-report.js'
 import { adapterOf, makeStoreStrict } from './store/adapters.js'
@@ -68,6 +69,13 @@ export interface BatchKitOptions {
    * is larger, as Azure's 100,000), 512 MB per other file
    */
   limits?: Partial<UploadLimits>
+  /**
+   * How a batch, or a part of a big one, that the provider turns down because its queue is full
+   * (OpenAI's per-model enqueued-token limit, `token_limit_exceeded`) waits and is submitted again
+   * instead of failing; `false` lets it fail as the provider says (docs/big-jobs.md).
+   * @default one minute, doubling to 30 minutes, at most 40 times
+   */
+  queueRetry?: QueueRetryOptions | false
   /** Receive `acreate_batch` when a batch is created and `batch_success` (or failed, cancelled, expired) when it ends. */
   callbacks?: BatchEventCallback[]
   /** How events are delivered to the callbacks: timeouts and retries. */
@@ -167,7 +175,11 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
   const holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
   const store = new RecordStore(keyv, index, guard)
   const spend = new SpendReporter(store)
-  const providers = new ProviderRegistry(options.providers, options.defaultProvider, options.models)
+  const providers = new ProviderRegistry(options.providers, {
+    defaultName: options.defaultProvider,
+    routes: options.models,
+    queueRetry: options.queueRetry,
+  })
   const pricing = createPricing(options.prices, {
     // Without a logger, the pricing's own default warns through the process.
     onUnpricedModel: options.logger

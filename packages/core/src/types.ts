@@ -200,6 +200,13 @@ export interface BatchRecord extends BatchProgress {
   providerErrorFileId?: string | null
   /** When batchkit last asked the provider about this batch (ms), for the reads' freshness window. */
   refreshedAtMs?: number
+  /** What the client asked for its output files' expiry, to ask again when a part is submitted again. */
+  outputExpiresAfter?: ExpiresAfter | null
+  /**
+   * When a part the provider turned down for a full queue is next due to be submitted again (ms), for
+   * the tracker; null when none waits.
+   */
+  nextSubmitAtMs?: number | null
   /** Usage and cost once the batch has ended and been billed; kept in a record of its own, attached on reads. */
   billing?: BatchBilling | null
   /** The input file's estimate when the batch was created. */
@@ -238,9 +245,8 @@ export type BatchDraft = Pick<
   | 'createdAtMs'
   | 'estimate'
   | 'budget'
+  | 'outputExpiresAfter'
 > & {
   /** The input file's request count, for the `acreate_batch` event. */
   requestCount: number
-  /** What the client asked for its output files' expiry, to ask again for a part a crash left unstarted. */
-  outputExpiresAfter?: ExpiresAfter | null
 }

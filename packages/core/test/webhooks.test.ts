@@ -437,7 +437,11 @@ describe('webhooks that cannot or should not be delivered', () => {
       const principal = { owner }
       const file = await kit.files.create(principal, { file: Readable.from([lines(2)]), purpose: 'batch' })
       // OpenAI creates a batch over a file it lost and fails it while validating.
-      fake.files.delete(file.providerFileId)
+      const deleted = await fetch(`${fake.baseURL}/files/${file.providerFileId}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${fake.apiKey}` },
+      })
+      expect(deleted.status).toBe(200)
       const batch = await kit.batches.create(principal, {
         inputFileId: file.id,
         endpoint: '/v1/chat/completions',

@@ -7,7 +7,7 @@ import type { IdempotencyKeys } from '../intents/idempotency.js'
 import { type Intent, type IntentLog, searchSince } from '../intents/intent-log.js'
 import type { ProviderRegistry } from '../providers/registry.js'
 import { PartsLeftUpstream } from '../providers/split/upload-parts.js'
-import type { Provider, ProviderBatch } from '../providers/types.js'
+import type { Provider, ProviderBatch, ProviderBatchRequest } from '../providers/types.js'
 import { refusedUpstream } from '../providers/upstream-errors.js'
 import type { RecordStore } from '../store/records.js'
 import {
@@ -109,14 +109,9 @@ export class BatchService {
       return
     }
     const { batch: draft } = intent
-    const upstream = await this.providers.get(intent.provider).findBatch(intent.id, searchSince(intent), {
-      inputFileId: draft.providerInputFileId,
-      endpoint: draft.endpoint,
-      completionWindow: draft.completionWindow,
-      metadata: draft.metadata,
-      outputExpiresAfter: draft.outputExpiresAfter ?? null,
-      tag: intent.id,
-    })
+    const upstream = await this.providers
+      .get(intent.provider)
+      .findBatch(intent.id, searchSince(intent), requestOf(draft))
     if (!upstream) {
       // The create never happened: what it held of the owner's budget goes back.
       await this.releaseHold(draft)
@@ -208,7 +203,7 @@ export class BatchService {
     }
     let upstream: ProviderBatch
     try {
-      upstream = await provider.createBatch({ ...request, inputFileId: file.providerFileId, tag: id })
+      upstream = await provider.createBatch(requestOf(draft))
     } catch (error) {
       // Only a refusal proves nothing was made; after a timeout the reconciler asks the provider.
       if (
@@ -276,28 +271,34 @@ export class BatchService {
    * ended answers 409, one already cancelled (or cancelling) as it is.
    */
   async cancel(principal: Principal, id: string): Promise<BatchRecord> {
-    const batch = await this.owned(principal, id)
-    if (batch.status === 'cancelling') return batch
-    if (TERMINAL_STATUSES.has(batch.status)) {
-      // Shown as the client would read it: an end whose bill is not settled is still finishing.
-      const [shown] = this.present([batch], await this.billings([batch])) as [BatchRecord]
-      if (shown.status === 'cancelled' || shown.status === 'cancelling') return shown
-      throw cannotCancel(shown.status)
+    let batch = await this.owned(principal, id)
+    for (;;) {
+      if (batch.status === 'cancelling') return batch
+      if (TERMINAL_STATUSES.has(batch.status)) {
+        // Shown as the client would read it: an end whose bill is not settled is still finishing.
+        const [shown] = this.present([batch], await this.billings([batch])) as [BatchRecord]
+        if (shown.status === 'cancelled' || shown.status === 'cancelling') return shown
+        throw cannotCancel(shown.status)
+      }
+      const provider = this.providers.get(batch.provider)
+      const askedAtMs = Date.now()
+      let upstream: ProviderBatch
+      try {
+        upstream = await provider.cancelBatch(batch.providerBatchId)
+      } catch (error) {
+        // The batch ended upstream before the store heard of it: show the client why.
+        if (isApiError(error) && error.status === 409) return this.refreshOrThrow(batch, error)
+        throw error
+      }
+      // The provider took the cancel: whatever its answer says yet, the batch is on its way to cancelled.
+      const accepted = TERMINAL_STATUSES.has(upstream.status) ? upstream : cancellingOf(upstream)
+      const cancelled = await this.apply(batch, provider, accepted, askedAtMs)
+      if (cancelled.providerBatchId === upstream.id || cancelled.providerBatchId === batch.providerBatchId) {
+        return this.present([cancelled], await this.billings([cancelled]))[0] as BatchRecord
+      }
+      // A part was submitted again meanwhile (see QueueRetryOptions): cancel what runs now.
+      batch = cancelled
     }
-    const provider = this.providers.get(batch.provider)
-    const askedAtMs = Date.now()
-    let upstream: ProviderBatch
-    try {
-      upstream = await provider.cancelBatch(batch.providerBatchId)
-    } catch (error) {
-      // The batch ended upstream before the store heard of it: show the client why.
-      if (isApiError(error) && error.status === 409) return this.refreshOrThrow(batch, error)
-      throw error
-    }
-    // The provider took the cancel: whatever its answer says yet, the batch is on its way to cancelled.
-    const accepted = TERMINAL_STATUSES.has(upstream.status) ? upstream : cancellingOf(upstream)
-    const cancelled = await this.apply(batch, provider, accepted, askedAtMs)
-    return this.present([cancelled], await this.billings([cancelled]))[0] as BatchRecord
   }
 
   /** Lets a create's hold on its owner's budget go: the batch was never made (or was undone). Safe to repeat. */
@@ -305,12 +306,29 @@ export class BatchService {
     if (draft.budget && this.budgets) await this.budgets.release(draft.owner, draft.id, draft.budget)
   }
 
-  /** Brings a batch up to date with its provider now; a batch that has ended is returned as stored. */
-  async refresh(batch: BatchRecord): Promise<BatchRecord> {
+  /**
+   * Brings a batch up to date with its provider now; a batch that has ended is returned as stored.
+   * `resubmit` (only for the one process following the batch) submits again the parts the provider
+   * turned down for a full queue that are now due.
+   */
+  async refresh(batch: BatchRecord, options: { resubmit?: boolean } = {}): Promise<BatchRecord> {
     if (TERMINAL_STATUSES.has(batch.status)) return batch
     const provider = this.providers.get(batch.provider)
     const askedAtMs = Date.now()
-    return this.apply(batch, provider, await provider.retrieveBatch(batch.providerBatchId), askedAtMs)
+    const upstream = await provider.retrieveBatch(
+      batch.providerBatchId,
+      options.resubmit ? requestOf(batch) : undefined,
+    )
+    const stored = await this.apply(batch, provider, upstream, askedAtMs)
+    if (upstream.id !== batch.providerBatchId && stored.providerBatchId !== upstream.id) {
+      // A part was submitted again while the batch was being cancelled: that submission is cancelled too.
+      if (stored.status === 'cancelling' || stored.status === 'cancelled') {
+        await attempt(provider.cancelBatch(upstream.id), (e) =>
+          this.reportError(e, `cancelling a part of ${batch.id} submitted again during its cancel`),
+        )
+      }
+    }
+    return stored
   }
 
   /**
@@ -357,7 +375,8 @@ export class BatchService {
   /**
    * Stores what the provider said of a batch, over the batch as it is stored now: an answer that
    * arrives after a newer one (a refresh overtaken by a cancel or another refresh) never moves a
-   * batch back.
+   * batch back, and an answer about provider batches that no longer run it (a part was submitted
+   * again, or stopped by a cancel, since it was asked) is dropped.
    */
   private async apply(
     batch: BatchRecord,
@@ -366,6 +385,7 @@ export class BatchService {
     askedAtMs: number,
   ): Promise<BatchRecord> {
     const current = (await this.store.getBatch(batch.id)) ?? batch
+    if (current.providerBatchId !== batch.providerBatchId) return current
     if (STAGE[current.status] > STAGE[upstream.status]) return current
     const [outputFileId, errorFileId] = await Promise.all([
       this.registerFile(current, provider, upstream.outputFileId, 'output'),
@@ -373,7 +393,9 @@ export class BatchService {
     ])
     const next: BatchRecord = {
       ...current,
-      ...progressOf(upstream, redactor(current)),
+      ...progressOf(upstream, redactor({ ...current, providerBatchId: upstream.id })),
+      providerBatchId: upstream.id,
+      nextSubmitAtMs: upstream.nextSubmitAtMs ?? null,
       outputFileId,
       errorFileId,
       providerOutputFileId: upstream.outputFileId ?? current.providerOutputFileId ?? null,
@@ -466,9 +488,21 @@ function redactor(ids: BatchIds): (text: string | null) => string | null {
           .replace(ACCOUNT_IDS, '[account]')
 }
 
+/** What the provider is asked to run for a batch: its create, tagged with the batch's id. */
+function requestOf(batch: BatchDraft | BatchRecord): ProviderBatchRequest {
+  return {
+    inputFileId: batch.providerInputFileId,
+    endpoint: batch.endpoint,
+    completionWindow: batch.completionWindow,
+    metadata: batch.metadata,
+    outputExpiresAfter: batch.outputExpiresAfter ?? null,
+    tag: batch.id,
+  }
+}
+
 /** A new batch's record: the draft its intent holds, and what the provider answered when asked at `askedAtMs`. */
 function recordOf(draft: BatchDraft, upstream: ProviderBatch, askedAtMs: number): BatchRecord {
-  const { requestCount: _, outputExpiresAfter: __, ...fields } = draft
+  const { requestCount: _, ...fields } = draft
   return {
     ...progressOf(upstream, redactor({ ...fields, providerBatchId: upstream.id })),
     ...fields,
@@ -476,6 +510,7 @@ function recordOf(draft: BatchDraft, upstream: ProviderBatch, askedAtMs: number)
     outputFileId: null,
     errorFileId: null,
     refreshedAtMs: askedAtMs,
+    nextSubmitAtMs: upstream.nextSubmitAtMs ?? null,
   }
 }
 

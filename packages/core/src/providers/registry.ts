@@ -2,9 +2,20 @@ import { SpanKind } from '@opentelemetry/api'
 import { ApiError } from '../errors.js'
 import { genAiProviderName, inSpan } from '../observability/telemetry.js'
 import { type ModelRoute, ModelRouter } from './routing.js'
+import type { QueueRetryOptions } from './split/queue-retry.js'
 import { SplittingProvider } from './split/splitting-provider.js'
 import type { PartLimits } from './split/upload-parts.js'
 import type { Provider } from './types.js'
+
+/** How the providers are chosen among and wrapped. */
+export interface RegistryOptions {
+  /** The provider for uploads that no route names. @default the first */
+  defaultName?: string
+  /** Which provider runs each model. */
+  routes?: readonly ModelRoute[]
+  /** How batches turned down for a full queue are submitted again, or `false`. @default on */
+  queueRetry?: QueueRetryOptions | false
+}
 
 /** The configured providers by name, and the choice of one for a new upload. */
 export class ProviderRegistry {
@@ -12,11 +23,11 @@ export class ProviderRegistry {
   private readonly defaultName: string
   private readonly router: ModelRouter
 
-  constructor(providers: Record<string, Provider>, defaultName?: string, routes: readonly ModelRoute[] = []) {
+  constructor(providers: Record<string, Provider>, { defaultName, routes = [], queueRetry }: RegistryOptions = {}) {
     this.byName = new Map(
       Object.entries(providers).map(([name, provider]) => [
         name,
-        new SplittingProvider(traced(name, provider), partLimitsOf(provider)),
+        new SplittingProvider(traced(name, provider), partLimitsOf(provider), queueRetry),
       ]),
     )
     const first = this.byName.keys().next().value

@@ -73,6 +73,11 @@ export interface ProviderBatch extends BatchProgress {
   id: string
   outputFileId: string | null
   errorFileId: string | null
+  /**
+   * When a part the provider turned down for a full queue is next due to be submitted again (unix ms;
+   * see `QueueRetryOptions`), for the tracker to come back then; absent or null when none waits.
+   */
+  nextSubmitAtMs?: number | null
 }
 
 /**
@@ -96,7 +101,13 @@ export interface Provider {
   downloadFile(id: string, signal?: AbortSignal): Promise<ProviderDownload>
   deleteFile(id: string): Promise<void>
   createBatch(request: ProviderBatchRequest): Promise<ProviderBatch>
-  retrieveBatch(id: string): Promise<ProviderBatch>
+  /**
+   * The batch as the provider has it now. `resubmit` is the batch's create, given only by the one
+   * process following the batch: with it, parts the provider turned down for a full queue and now
+   * due are submitted again (see `QueueRetryOptions`), and the answer's id says which batches run
+   * them. A service's own provider ignores it; batchkit wraps every provider to do this.
+   */
+  retrieveBatch(id: string, resubmit?: ProviderBatchRequest): Promise<ProviderBatch>
   cancelBatch(id: string): Promise<ProviderBatch>
   /**
    * The upstream file tagged `tag` ({@link ProviderUpload.tag}) and created at or after `since` (unix

@@ -140,8 +140,11 @@ export class BatchTracker {
       }
       let batch: BatchRecord
       try {
-        // A reader may have refreshed it within the freshness window: then the stored batch is as new.
-        batch = await this.batches.refreshIfStale(stored)
+        // A part waiting for the provider's queue is submitted again only here, under this batch's lease.
+        // Else a reader may have refreshed it within the freshness window: then the stored batch is as new.
+        batch = resubmitDue(stored)
+          ? await this.batches.refresh(stored, { resubmit: true })
+          : await this.batches.refreshIfStale(stored)
       } catch (error) {
         this.reportError(error, `polling ${id}`)
         const notFound = isApiError(error) && error.code === 'upstream_not_found' ? (state.notFound ?? 0) + 1 : 0
@@ -152,7 +155,7 @@ export class BatchTracker {
         batch = await this.markLost(stored)
       }
       if (!TERMINAL_STATUSES.has(batch.status)) {
-        await this.reschedule(id, state)
+        await this.reschedule(id, state, batch.nextSubmitAtMs)
         return
       }
       await this.finish(batch)
@@ -184,10 +187,13 @@ export class BatchTracker {
     return lost
   }
 
-  private async reschedule(id: string, state: TrackingState): Promise<void> {
+  /** Polls the batch again after the next backoff step, or when a waiting part is due, if sooner. */
+  private async reschedule(id: string, state: TrackingState, nextSubmitAtMs?: number | null): Promise<void> {
     const polls = state.polls + 1
-    const delay = Math.min(this.options.initialIntervalMs * this.options.backoff ** polls, this.options.maxIntervalMs)
-    const key = await this.queue.schedule(id, Date.now() + jitter(delay))
+    const backoff = Math.min(this.options.initialIntervalMs * this.options.backoff ** polls, this.options.maxIntervalMs)
+    const now = Date.now()
+    const delay = nextSubmitAtMs == null ? backoff : Math.max(0, Math.min(backoff, nextSubmitAtMs - now))
+    const key = await this.queue.schedule(id, now + jitter(delay))
     await this.store.putRecord('tracking', id, { polls, key, notFound: state.notFound } satisfies TrackingState)
     await this.queue.remove(state.key)
   }
@@ -196,4 +202,9 @@ export class BatchTracker {
     await this.store.deleteRecord('tracking', id)
     await this.queue.remove(key)
   }
+}
+
+/** Whether a part of the batch that the provider turned down for a full queue is due to be submitted again. */
+function resubmitDue(batch: BatchRecord): boolean {
+  return batch.nextSubmitAtMs != null && batch.nextSubmitAtMs <= Date.now()
 }

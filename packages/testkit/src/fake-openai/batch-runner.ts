@@ -24,6 +24,11 @@ export interface BatchRunnerContext {
   alwaysWriteErrorFile?: boolean
   /** The expiry of generated files when the batch set no `output_expires_after`; null keeps them. @default 30 days */
   defaultOutputExpirySeconds?: number | null
+  /**
+   * OpenAI's enqueued-token limit per model: a batch whose prompt tokens, with those of the model's batches
+   * in progress, would pass it fails validating with `token_limit_exceeded`. @default no limit
+   */
+  enqueuedTokenLimit?: number
 }
 
 export interface CreateBatchParams {
@@ -41,6 +46,8 @@ interface BatchState {
   cancelledFrom?: BatchStatus
   /** A private hard link to the input bytes, so deleting the input file mid-run cannot break the batch. */
   inputPath?: string
+  /** The prompt tokens it holds in its model's queue while in progress. */
+  promptTokens: number
   /** Every mutation of the batch runs on this chain, so polls, cancels, expiry and timers never interleave. */
   queue: Promise<void>
   timer?: NodeJS.Timeout
@@ -83,6 +90,7 @@ export class BatchRunner {
       batch,
       outputExpiresAfterSeconds: params.outputExpiresAfterSeconds,
       queue: Promise.resolve(),
+      promptTokens: 0,
     }
     this.states.set(batch.id, state)
     this.ctx.batches.set(batch.id, batch)
@@ -213,11 +221,33 @@ export class BatchRunner {
       await rm(inputPath, { force: true })
       return this.fail(state, ...validation.errors)
     }
+    const promptTokens = validation.promptTokens ?? 0
+    const limit = this.ctx.enqueuedTokenLimit
+    if (limit !== undefined && this.enqueuedTokens(validation.model) + promptTokens > limit) {
+      await rm(inputPath, { force: true })
+      return this.fail(state, {
+        code: 'token_limit_exceeded',
+        message: `Enqueued token limit reached for ${validation.model} in organization org-fake. Limit: ${limit.toLocaleString('en-US')} enqueued tokens. Please try again once some in_progress batches have been completed.`,
+        param: null,
+        line: null,
+      })
+    }
+    state.promptTokens = promptTokens
     state.inputPath = inputPath
     batch.status = 'in_progress'
     batch.in_progress_at = nowSeconds()
     batch.model = validation.model
     batch.request_counts = { total: validation.total, completed: 0, failed: 0 }
+  }
+
+  /** The prompt tokens of `model`'s batches that are in progress or finalizing. */
+  private enqueuedTokens(model: string | null): number {
+    let tokens = 0
+    for (const { batch, promptTokens } of this.states.values()) {
+      if (batch.model === model && (batch.status === 'in_progress' || batch.status === 'finalizing'))
+        tokens += promptTokens
+    }
+    return tokens
   }
 
   private fail(state: BatchState, ...errors: NonNullable<FakeBatch['errors']>['data']): void {

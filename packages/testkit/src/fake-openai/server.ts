@@ -71,7 +71,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
 
   const files = new Map<string, FakeFile>()
   const batches = new Map<string, FakeBatch>()
-  const runner = new BatchRunner({ files, batches, dataDir, progress })
+  const runner = new BatchRunner({ files, batches, dataDir, progress, enqueuedTokenLimit: options.enqueuedTokenLimit })
   const ctx: Context = { files, batches, dataDir, runner }
   const faults = new Faults()
   const requests: Array<{ method: string; path: string; query: string }> = []

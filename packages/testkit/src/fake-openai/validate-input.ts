@@ -3,8 +3,17 @@ import { createInterface } from 'node:readline'
 import { jsonTypeName } from './errors.js'
 import { isRecord } from './http.js'
 import type { BatchError } from './types.js'
+import { fakeUsage } from './usage.js'
 
-export type InputValidation = { ok: true; total: number; model: string | null } | { ok: false; errors: BatchError[] }
+export type InputValidation =
+  | {
+      ok: true
+      total: number
+      model: string | null
+      /** The prompt tokens of every request, as the fake counts them: what the batch puts in its model's queue. */
+      promptTokens?: number
+    }
+  | { ok: false; errors: BatchError[] }
 
 const REQUIRED_FIELDS = ['custom_id', 'method', 'url', 'body'] as const
 
@@ -29,6 +38,7 @@ export async function validateBatchInput(
   const seenCustomIds = new Set<string>()
   let model: string | null = null
   let total = 0
+  let promptTokens = 0
   let lineNumber = 0
   // Blank lines are only an error when something follows them; a trailing newline run is harmless.
   const pendingBlankLines: number[] = []
@@ -49,6 +59,7 @@ export async function validateBatchInput(
         errors.push(result)
       } else {
         total++
+        promptTokens += result.promptTokens
         model ??= result.model
       }
     }
@@ -71,7 +82,7 @@ export async function validateBatchInput(
       ],
     }
   }
-  return { ok: true, total, model }
+  return { ok: true, total, model, promptTokens }
 }
 
 function invalidJsonLine(line: number): BatchError {
@@ -85,7 +96,7 @@ function checkLine(
   seenCustomIds: Set<string>,
   batchModel: string | null,
   rules: ValidationRules,
-): BatchError | { model: string } {
+): BatchError | { model: string; promptTokens: number } {
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -146,5 +157,5 @@ function checkLine(
       `The model '${body.model}' does not match the model '${batchModel}' of the other requests; a batch can only use one model.`,
     )
   }
-  return { model: body.model }
+  return { model: body.model, promptTokens: fakeUsage(value).prompt_tokens }
 }

@@ -13,9 +13,12 @@ import { joinPartIds } from './part-ids.js'
  *   counted through the whole input (each part's total gives its lines);
  * - its output and error files, once it has ended, are the parts' files joined in order.
  * Each part's id in a provider message becomes the whole batch's id, for the core to replace in turn.
+ * `id` is the whole batch's id: by default the parts' ids joined.
  */
-export function combineBatches(parts: readonly ProviderBatch[]): ProviderBatch {
-  const id = joinPartIds(parts.map((p) => p.id))
+export function combineBatches(
+  parts: readonly ProviderBatch[],
+  id: string = joinPartIds(parts.map((p) => p.id)),
+): ProviderBatch {
   const status = statusOf(parts.map((p) => p.status))
   const ended = TERMINAL_STATUSES.has(status)
   const endedAt = (at: (p: ProviderBatch) => number | null, when: BatchStatus) =>
@@ -40,6 +43,7 @@ export function combineBatches(parts: readonly ProviderBatch[]): ProviderBatch {
     usage: usageOf(parts),
     outputFileId: ended ? joinedOrNull(parts.map((p) => p.outputFileId)) : null,
     errorFileId: ended ? joinedOrNull(parts.map((p) => p.errorFileId)) : null,
+    nextSubmitAtMs: earliest(parts.map((p) => p.nextSubmitAtMs ?? null)),
   }
 }
 
