@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
-import { type DelayProxy, type FakeOpenAI, startDelayProxy, startFakeOpenAI } from '@batchkit/testkit'
+import { type DelayProxy, type FakeOpenAI, fakeUsage, startDelayProxy, startFakeOpenAI } from '@batchkit/testkit'
 import OpenAI, { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createBatchKit } from '../src/kit.js'
@@ -281,6 +281,75 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     expect(events.filter((e) => e.type === 'batch_success')).toHaveLength(1)
   })
 
+  it('adopts a batch submitted again after a full queue whose server died before storing it: it runs once', {
+    timeout: 120_000,
+  }, async () => {
+    const ours = requests(400)
+    const theirs = requests(401)
+    // The queue holds one of the two at a time.
+    const queueFake = await startFakeOpenAI({ enqueuedTokenLimit: promptTokensOf(ours) })
+    try {
+      expect(promptTokensOf(theirs)).toBe(promptTokensOf(ours))
+      // Another client of the same organisation fills the queue.
+      const direct = new OpenAI({ baseURL: queueFake.baseURL, apiKey: queueFake.apiKey })
+      const otherInput = await direct.files.create({
+        file: await toFile(Buffer.from(theirs), 'o.jsonl'),
+        purpose: 'batch',
+      })
+      const other = await direct.batches.create({
+        input_file_id: otherInput.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      })
+      expect((await direct.batches.retrieve(other.id)).status).toBe('in_progress')
+
+      // Submitted again 1.5 s after the provider turned it down; the server dies once the provider has it.
+      const env = { UPSTREAM_BASE_URL: queueFake.baseURL, QUEUE_RETRY_MS: '1500' }
+      const { child, client } = await startServer('', { ...env, DIE_AFTER_RESUBMIT: '1' })
+      const input = await client.files.create({ file: await toFile(Buffer.from(ours), 'in.jsonl'), purpose: 'batch' })
+      const batch = await client.batches.create({
+        input_file_id: input.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      })
+      const tags = () =>
+        [...queueFake.batches.values()]
+          .map((b) => b.metadata?.batchkit_id ?? '')
+          .filter((tag) => tag.startsWith(batch.id))
+          .sort()
+      const deadline = Date.now() + 20_000
+      while (![...queueFake.batches.values()].some((b) => b.errors?.data[0]?.code === 'token_limit_exceeded')) {
+        if (Date.now() > deadline) throw new Error('the provider never turned the batch down')
+        await sleep(20)
+      }
+      expect((await client.batches.retrieve(batch.id)).status).toBe('validating')
+      for (let i = 0; i < 2; i++) await direct.batches.retrieve(other.id)
+      await once(child, 'exit')
+      expect(child.signalCode).toBe('SIGKILL')
+      expect(tags()).toEqual([batch.id, `${batch.id}_q1`])
+
+      // A new server finds the submission by its tag instead of making another, and follows it to its end.
+      const { client: survivor } = await startServer('', env)
+      const until = Date.now() + 60_000
+      let shown: OpenAI.Batches.Batch | undefined
+      for (;;) {
+        shown = await survivor.batches.retrieve(batch.id)
+        const ended = readEvents(eventsFile).some((e) => e.batchId === batch.id && e.type === 'batch_success')
+        if ((shown.status === 'completed' && ended) || Date.now() > until) break
+        await sleep(200)
+      }
+      expect(tags()).toEqual([batch.id, `${batch.id}_q1`])
+      expect(shown?.status).toBe('completed')
+      expect(shown?.request_counts).toEqual({ total: LINES, completed: LINES, failed: 0 })
+      expect(shown?.usage?.input_tokens).toBe(promptTokensOf(ours))
+      const events = readEvents(eventsFile).filter((e) => e.batchId === batch.id)
+      expect(events.filter((e) => e.type === 'acreate_batch')).toHaveLength(1)
+      expect(events.filter((e) => e.type === 'batch_success')).toHaveLength(1)
+    } finally {
+      await queueFake.close()
+    }
+  })
+
   it('deletes the parts of an upload whose server died before recording it', { timeout: 120_000 }, async () => {
     const { child, client } = await startServer('', { PART_REQUESTS: '4' })
     const lines = `${Array.from({ length: 4 }, (_, i) => requests(400 + i)).join('\n')}\n`
@@ -410,6 +479,11 @@ function requests(seed: number): string {
       body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `question ${seed}.${i}` }] },
     }),
   ).join('\n')
+}
+
+/** The prompt tokens of a batch input, as the fake counts them for its queue and its usage. */
+function promptTokensOf(jsonl: string): number {
+  return jsonl.split('\n').reduce((sum, line) => sum + fakeUsage(JSON.parse(line)).prompt_tokens, 0)
 }
 
 function readEvents(file: string): { type: string; batchId: string; pid: number }[] {
