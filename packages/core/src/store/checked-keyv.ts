@@ -1,4 +1,5 @@
 import type { Keyv } from 'keyv'
+import { isPostgresAdapter } from './adapters.js'
 import { storable } from './guard.js'
 
 /**
@@ -7,17 +8,24 @@ import { storable } from './guard.js'
  * emits `error` and answers "missing"), so an error Keyv emits while an operation is under way
  * fails that operation; `set` answering false fails too.
  *
- * Only `get`, `set` and `delete` are used, and many keys are read by one `get` each: Keyv 5's
- * `getMany` prefixes the namespace to keys that `get` and `set` leave alone (those already
- * starting with it), so mixing them loses records for some namespaces.
+ * Many keys are read by one `get` each, except on `@keyv/postgres` under Keyv 5, where one
+ * `getMany` (one `SELECT … WHERE key = ANY($1)`) reads them all: a list page would otherwise be a
+ * query per record. Keyv 5's `getMany` prefixes the namespace to keys that `get` and `set` leave
+ * alone (those already starting with `<namespace>:`), so such keys are always read one by one; and
+ * where an adapter has no `getMany`, Keyv's own would answer a failed read as a missing record.
  */
 export class CheckedKeyv {
   private errors = 0
+  /** Whether `getMany` goes to the adapter's own, which throws on failure. */
+  private readonly batchedReads: boolean
 
   constructor(private readonly keyv: Keyv) {
     keyv.on('error', () => {
       this.errors++
     })
+    // The adapter itself, not a Keyv 6 bridge around it, whose getMany is another's.
+    const store: unknown = keyv.store
+    this.batchedReads = isPostgresAdapter(store) && typeof (store as { getMany?: unknown }).getMany === 'function'
   }
 
   /** The value under `key`, or undefined if there is none; a key no store can hold has none. */
@@ -28,8 +36,15 @@ export class CheckedKeyv {
   }
 
   /** The values under `keys`, in their order. */
-  getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]> {
-    return Promise.all(keys.map((key) => this.get<T>(key)))
+  async getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]> {
+    const prefix = this.keyv.namespace ? `${this.keyv.namespace}:` : undefined
+    const oneByOne =
+      !this.batchedReads ||
+      keys.length < 2 ||
+      keys.some((key) => !storable(key) || (prefix !== undefined && key.startsWith(prefix)))
+    if (oneByOne) return Promise.all(keys.map((key) => this.get<T>(key)))
+    const values = await this.checked(`reading ${keys.length} keys`, () => this.keyv.getMany<T>([...keys]))
+    return values.map((value) => value ?? undefined)
   }
 
   async set(key: string, value: unknown, ttlMs?: number): Promise<void> {
