@@ -6,6 +6,7 @@ import { derivedFileId, newBatchId } from '../ids.js'
 import type { IdempotencyKeys } from '../intents/idempotency.js'
 import { type Intent, type IntentLog, searchSince } from '../intents/intent-log.js'
 import type { ProviderRegistry } from '../providers/registry.js'
+import { partIdsOf } from '../providers/split/part-ids.js'
 import { PartsLeftUpstream } from '../providers/split/upload-parts.js'
 import type { Provider, ProviderBatch, ProviderBatchRequest } from '../providers/types.js'
 import { refusedUpstream } from '../providers/upstream-errors.js'
@@ -477,13 +478,15 @@ type BatchIds = Pick<BatchRecord, 'id' | 'providerBatchId' | 'inputFileId' | 'pr
 /** Provider account ids (`org-…`, `proj_…`) that providers put in messages and other tenants must not see. */
 const ACCOUNT_IDS = /\b(?:org|proj)[-_][A-Za-z0-9]{4,}\b/g
 
-/** Replaces a batch's provider ids in a provider's text with batchkit's own, and hides account ids. */
+/** Replaces a batch's provider ids (its input file's parts' too) in a provider's text with batchkit's own, and hides account ids. */
 function redactor(ids: BatchIds): (text: string | null) => string | null {
+  // An input file kept upstream in parts: a provider names the part its batch ran on.
+  const inputs = [ids.providerInputFileId, ...partIdsOf(ids.providerInputFileId)]
   return (text) =>
     text === null
       ? null
-      : text
-          .replaceAll(ids.providerInputFileId, ids.inputFileId)
+      : inputs
+          .reduce((redacted, input) => redacted.replaceAll(input, ids.inputFileId), text)
           .replaceAll(ids.providerBatchId, ids.id)
           .replace(ACCOUNT_IDS, '[account]')
 }
