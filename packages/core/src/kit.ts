@@ -272,7 +272,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
   )
   const reconciler = new IntentReconciler(
     intents,
-    (intent: Intent) => (intent.kind === 'file' ? files.settleIntent(intent) : batches.settleIntent(intent)),
+    (intent: Intent) => (intent.kind === 'batch' ? batches.settleIntent(intent) : files.settleIntent(intent)),
     options.reconcile?.intervalMs ?? 10_000,
     reportError,
     logger,

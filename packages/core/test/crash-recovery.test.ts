@@ -350,6 +350,40 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     }
   })
 
+  it('finishes a file delete whose server died between deleting the provider’s copy and the record', {
+    timeout: 60_000,
+  }, async () => {
+    const { child, client } = await startServer('', { DIE_AFTER_UPSTREAM_DELETE: '1' })
+    const file = await client.files.create({
+      file: await toFile(Buffer.from(requests(500)), 'in.jsonl'),
+      purpose: 'batch',
+    })
+    const upstream = [...fake.files.values()].find((f) => tagOf(f.filename) === file.id)
+    expect(upstream).toBeDefined()
+    const deleting = client.files.delete(file.id).catch(() => undefined)
+    await once(child, 'exit')
+    await deleting
+    expect(child.signalCode).toBe('SIGKILL')
+    expect(fake.files.has(upstream?.id ?? '')).toBe(false)
+
+    // The next server's reconciler finishes the delete: no record is left of a file the provider no longer has.
+    const { client: survivor } = await startServer()
+    await expect
+      .poll(
+        () =>
+          survivor.files.retrieve(file.id).then(
+            () => 200,
+            (error: { status?: number }) => error.status,
+          ),
+        {
+          timeout: 30_000,
+          interval: 200,
+        },
+      )
+      .toBe(404)
+    expect((await survivor.files.list({ limit: 100 })).data.map((f) => f.id)).not.toContain(file.id)
+  })
+
   it('deletes the parts of an upload whose server died before recording it', { timeout: 120_000 }, async () => {
     const { child, client } = await startServer('', { PART_REQUESTS: '4' })
     const lines = `${Array.from({ length: 4 }, (_, i) => requests(400 + i)).join('\n')}\n`

@@ -134,9 +134,16 @@ export class FileService {
   /**
    * Finishes or undoes an upload a crash cut short: a stored record gets its listing (the crash may
    * have come between the two); a file the provider holds under this id, with no record pointing to
-   * it, is deleted (nobody can reach it). Failures throw, to be retried.
+   * it, is deleted (nobody can reach it). A delete a crash cut short is finished. Failures throw, to
+   * be retried.
    */
   async settleIntent(intent: Intent): Promise<void> {
+    if (intent.kind === 'file-delete') {
+      await deleteUpstream(this.providers.get(intent.provider), intent.providerFileId)
+      const left = await this.store.getFile(intent.fileId)
+      if (left) await this.store.deleteFile(left)
+      return
+    }
     if (intent.kind !== 'file') throw new TypeError(`not a file intent: ${intent.id}`)
     const stored = await this.store.getFile(intent.id)
     if (stored) {
@@ -301,11 +308,43 @@ export class FileService {
       await this.store.putRecord('deferred-delete', file.id, deferred)
       // Billing may have ended between the check and the write, and would not see this one.
       if (await this.billed(file.batchId)) await this.runDeferredDelete(file.id)
+      await this.store.deleteFile(file)
     } else {
-      await deleteUpstream(this.providers.get(file.provider), file.providerFileId)
+      await this.deleteNow(file)
     }
-    await this.store.deleteFile(file)
     return { id, deleted: true }
+  }
+
+  /**
+   * Deletes the provider's copy of a file, then its record, written down first as an intent: a crash
+   * between the two leaves the reconciler to finish the delete, never a record of a file the provider
+   * no longer has. A provider's refusal changes nothing, and the client is told.
+   */
+  private async deleteNow(file: FileRecord): Promise<void> {
+    const id = `delete:${file.id}`
+    const hold = await this.intents.begin({
+      kind: 'file-delete',
+      id,
+      owner: file.owner,
+      provider: file.provider,
+      createdAtMs: Date.now(),
+      fileId: file.id,
+      providerFileId: file.providerFileId,
+    })
+    try {
+      await deleteUpstream(this.providers.get(file.provider), file.providerFileId)
+    } catch (error) {
+      if (refusedUpstream(error)) await this.endIntent(id, hold)
+      else await hold.release()
+      throw error
+    }
+    try {
+      await this.store.deleteFile(file)
+    } catch (error) {
+      await hold.release()
+      throw error
+    }
+    await this.endIntent(id, hold)
   }
 
   /** Deletes the provider's copy of a file whose delete waited for billing; the finisher calls it. */
@@ -313,6 +352,9 @@ export class FileService {
     const deferred = await this.store.getRecord<DeferredDelete>('deferred-delete', fileId)
     if (!deferred) return
     await deleteUpstream(this.providers.get(deferred.provider), deferred.providerFileId)
+    // A delete killed between writing this down and dropping the record left the record behind.
+    const left = await this.store.getFile(fileId)
+    if (left) await this.store.deleteFile(left)
     await this.store.deleteRecord('deferred-delete', fileId)
   }
 

@@ -6,7 +6,10 @@ import type { RecordStore } from '../store/records.js'
 import type { BatchDraft } from '../types.js'
 
 interface IntentBase {
-  /** batchkit's id of the object being created; the provider's object is tagged with it. */
+  /**
+   * batchkit's id of the object being created (the provider's object is tagged with it), or
+   * `delete:<file id>` for a file being deleted.
+   */
   id: string
   owner: string
   /** The provider instance asked to create it. */
@@ -31,11 +34,21 @@ export interface BatchIntent extends IntentBase {
   batch: BatchDraft
 }
 
-/** A create written down before the provider is asked for it. */
-export type Intent = FileIntent | BatchIntent
+/** A file delete under way: after a crash, the provider's copy is deleted, then the record. */
+export interface FileDeleteIntent extends IntentBase {
+  kind: 'file-delete'
+  fileId: string
+  providerFileId: string
+}
+
+/** A create or delete written down before the provider is asked for it. */
+export type Intent = FileIntent | BatchIntent | FileDeleteIntent
 
 /** An intent as its creator writes it; the log adds its bookkeeping. */
-export type NewIntent = Omit<FileIntent, 'key' | 'attempts'> | Omit<BatchIntent, 'key' | 'attempts'>
+export type NewIntent =
+  | Omit<FileIntent, 'key' | 'attempts'>
+  | Omit<BatchIntent, 'key' | 'attempts'>
+  | Omit<FileDeleteIntent, 'key' | 'attempts'>
 
 /** How far before an intent's start the provider's objects are searched, for clock skew between hosts and provider. */
 const SEARCH_MARGIN_SECONDS = 300
