@@ -253,8 +253,9 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     reportError,
     {
       async created(batch, requestCount) {
-        await outbox.emit(createdEvent(batch, requestCount))
+        // Followed first: a create undone because this failed has announced nothing.
         await tracker?.follow(batch)
+        await outbox.emit(createdEvent(batch, requestCount))
         recordBatchCreated({
           provider: batch.provider,
           providerKind: providers.get(batch.provider).kind,

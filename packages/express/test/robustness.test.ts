@@ -1,5 +1,6 @@
 import { once } from 'node:events'
 import { Readable } from 'node:stream'
+import type { BatchEvent } from '@batchkit/core'
 import express from 'express'
 import { Keyv } from 'keyv'
 import { toFile } from 'openai'
@@ -107,6 +108,52 @@ describe('when the store fails', () => {
     expect(started).toHaveLength(1)
     expect(started[0]?.status).toBe('cancelling')
     expect((await h.client().batches.list()).data).toEqual([])
+  })
+
+  it('announces nothing for a create undone because the batch could not be followed', async () => {
+    const events: BatchEvent[] = []
+    const store = new Keyv({
+      store: {
+        get: (k: string) => flaky.get(k),
+        set: (k: string, v: unknown) => flaky.set(k, v),
+        delete: (k: string) => flaky.delete(k),
+        clear: () => flaky.clear(),
+      },
+    })
+    const tracked = await startHarness({
+      kit: {
+        store,
+        tracking: { initialIntervalMs: 60_000, tickMs: 10 },
+        delivery: { pollIntervalMs: 10 },
+        callbacks: [(event) => void events.push(event)],
+      },
+    })
+    try {
+      const file = await tracked
+        .client()
+        .files.create({ file: await toFile(Buffer.from(chatLines(2)), 'a.jsonl'), purpose: 'batch' })
+      const before = new Set(tracked.fake.batches.keys())
+      flaky.failing = 'set'
+      flaky.only = /:tracking:/
+      try {
+        const error = await tracked
+          .client()
+          .batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+          .catch((e) => e)
+        expect(error).toMatchObject({ status: 503, code: 'store_unavailable' })
+      } finally {
+        flaky.failing = undefined
+        flaky.only = undefined
+      }
+      const started = [...tracked.fake.batches.values()].filter((batch) => !before.has(batch.id))
+      expect(started.map((batch) => batch.status)).toEqual(['cancelling'])
+      // Long enough for a stored event to be delivered at this pace.
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(events).toEqual([])
+      expect((await tracked.client().batches.list()).data).toEqual([])
+    } finally {
+      await tracked.close()
+    }
   })
 
   it('answers a read 503, never a false 404', async () => {
