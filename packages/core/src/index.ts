@@ -38,6 +38,7 @@ export { type AzureProviderOptions, azure } from './providers/azure/index.js'
 export { type OpenAIProviderOptions, openai } from './providers/openai/index.js'
 export type { ModelRoute } from './providers/routing.js'
 export { DEFAULT_QUEUE_RETRY, type QueueRetryOptions } from './providers/split/queue-retry.js'
+export type { RequestRetryOptions } from './providers/split/request-retries.js'
 export type {
   Provider,
   ProviderBatch,

@@ -21,6 +21,7 @@ import { createPricing, type PriceOverride } from './pricing/cost.js'
 import { ProviderRegistry } from './providers/registry.js'
 import type { ModelRoute } from './providers/routing.js'
 import type { QueueRetryOptions } from './providers/split/queue-retry.js'
+import type { RequestRetryOptions } from './providers/split/request-retries.js'
 import type { Provider } from './providers/types.js'
 import { type SpendQuery, type SpendReport, SpendReporter } from './spend/spend-report.js'
 import { adapterOf, makeStoreStrict } from './store/adapters.js'
@@ -76,6 +77,13 @@ export interface BatchKitOptions {
    * @default one minute, doubling to 30 minutes, at most 40 times
    */
   queueRetry?: QueueRetryOptions | false
+  /**
+   * Automatic retries of requests that failed for a transient reason (a rate limit, a server error or
+   * timeout of the provider's): once a batch's provider batches have ended, those requests run again
+   * as a follow-up provider batch of the same batch, up to `attempts` rounds (docs/big-jobs.md). Needs
+   * tracking. @default off
+   */
+  requestRetries?: RequestRetryOptions
   /** Receive `acreate_batch` when a batch is created and `batch_success` (or failed, cancelled, expired) when it ends. */
   callbacks?: BatchEventCallback[]
   /** How events are delivered to the callbacks: timeouts and retries. */
@@ -166,6 +174,13 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     options.onError ?? (options.logger ? loggerReporter(options.logger) : stderrReporter)
   const guard = new StoreGuard(storeTimeout(options.storeTimeoutMs), reportError)
   const { index, leases, ledger } = guardCoordination(options.coordination ?? coordinationFor(keyv), guard)
+  const retryAttempts = options.requestRetries?.attempts ?? 0
+  if (!Number.isInteger(retryAttempts) || retryAttempts < 0) {
+    throw new Error(`requestRetries.attempts must be a whole number, 0 or more, not ${retryAttempts}`)
+  }
+  if (retryAttempts > 0 && options.tracking?.enabled === false) {
+    throw new Error('requestRetries need tracking: the tracker runs the follow-up rounds')
+  }
   if (options.budgets && options.estimates?.enabled === false) {
     throw new Error('budgets need estimates: remove estimates: { enabled: false }, or budgets')
   }
@@ -179,6 +194,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     defaultName: options.defaultProvider,
     routes: options.models,
     queueRetry: options.queueRetry,
+    requestRetries: options.requestRetries,
   })
   const pricing = createPricing(options.prices, {
     // Without a logger, the pricing's own default warns through the process.

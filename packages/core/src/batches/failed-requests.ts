@@ -3,7 +3,7 @@ import { ApiError, invalidValue } from '../errors.js'
 import type { ErrorReporter, FileService } from '../files/service.js'
 import type { RecordStore } from '../store/records.js'
 import type { BatchRecord, FileRecord, Principal } from '../types.js'
-import { LineSplitter } from '../util/lines.js'
+import { customIdOf, LineSplitter } from '../util/lines.js'
 
 /**
  * Re-runs of what failed. A client that creates a batch from the `error_file_id` of one of its
@@ -108,13 +108,3 @@ export class FailedRequests {
 }
 
 const NEWLINE = Buffer.from('\n')
-
-/** A JSONL line's `custom_id`, if it is a JSON object that has a string one. */
-function customIdOf(line: Buffer): string | undefined {
-  try {
-    const value = JSON.parse(line.toString('utf8')) as { custom_id?: unknown }
-    return typeof value?.custom_id === 'string' ? value.custom_id : undefined
-  } catch {
-    return undefined
-  }
-}

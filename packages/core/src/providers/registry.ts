@@ -3,6 +3,7 @@ import { ApiError } from '../errors.js'
 import { genAiProviderName, inSpan } from '../observability/telemetry.js'
 import { type ModelRoute, ModelRouter } from './routing.js'
 import type { QueueRetryOptions } from './split/queue-retry.js'
+import type { RequestRetryOptions } from './split/request-retries.js'
 import { SplittingProvider } from './split/splitting-provider.js'
 import type { PartLimits } from './split/upload-parts.js'
 import type { Provider } from './types.js'
@@ -15,6 +16,8 @@ export interface RegistryOptions {
   routes?: readonly ModelRoute[]
   /** How batches turned down for a full queue are submitted again, or `false`. @default on */
   queueRetry?: QueueRetryOptions | false
+  /** Follow-up rounds of requests that failed for a transient reason. @default off */
+  requestRetries?: RequestRetryOptions
 }
 
 /** The configured providers by name, and the choice of one for a new upload. */
@@ -23,11 +26,14 @@ export class ProviderRegistry {
   private readonly defaultName: string
   private readonly router: ModelRouter
 
-  constructor(providers: Record<string, Provider>, { defaultName, routes = [], queueRetry }: RegistryOptions = {}) {
+  constructor(
+    providers: Record<string, Provider>,
+    { defaultName, routes = [], queueRetry, requestRetries }: RegistryOptions = {},
+  ) {
     this.byName = new Map(
       Object.entries(providers).map(([name, provider]) => [
         name,
-        new SplittingProvider(traced(name, provider), partLimitsOf(provider), queueRetry),
+        new SplittingProvider(traced(name, provider), partLimitsOf(provider), { queueRetry, requestRetries }),
       ]),
     )
     const first = this.byName.keys().next().value

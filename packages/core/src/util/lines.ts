@@ -94,3 +94,13 @@ export async function* concatJsonlSources(
     if (last !== undefined && last !== NEWLINE) yield Buffer.from('\n')
   }
 }
+
+/** A JSONL line's `custom_id`, if it is a JSON object that has a string one. */
+export function customIdOf(line: Buffer): string | undefined {
+  try {
+    const value = JSON.parse(line.toString('utf8')) as { custom_id?: unknown }
+    return typeof value?.custom_id === 'string' ? value.custom_id : undefined
+  } catch {
+    return undefined
+  }
+}

@@ -56,6 +56,8 @@ interface BatchState {
 /** Owns batch lifecycles: the step machine, cancellation, forced expiry and the optional timer. */
 export class BatchRunner {
   private readonly states = new Map<string, BatchState>()
+  /** Runs of `flaky-N-…` requests so far, across batches: each fails its first N. */
+  private readonly flakyRuns = new Map<string, number>()
   private closed = false
 
   constructor(private readonly ctx: BatchRunnerContext) {}
@@ -276,6 +278,7 @@ export class BatchRunner {
         processed,
         skipReason,
         alwaysWriteErrorFile: this.ctx.alwaysWriteErrorFile,
+        flakyRuns: this.flakyRuns,
       })
       await rm(state.inputPath, { force: true })
       state.inputPath = undefined

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline'
 import { finished } from 'node:stream/promises'
 import { isRecord } from './http.js'
 import { newBatchRequestId, newRequestId } from './ids.js'
-import { fakeFailureBody, fakeResponseBody, type InputLine } from './responses.js'
+import { fakeFailureBody, fakeResponseBody, fakeServerErrorBody, type InputLine } from './responses.js'
 import type { BatchUsage } from './types.js'
 import { addUsage, emptyBatchUsage, fakeUsage } from './usage.js'
 
@@ -37,6 +37,11 @@ export interface ResultsPlan {
   skipReason: SkipReason
   /** Create the error file even when nothing failed (Azure OpenAI does; OpenAI does not). */
   alwaysWriteErrorFile?: boolean
+  /**
+   * How many times each `flaky-N-…` request has failed so far, shared by the fake's batches: such a request
+   * fails with a 500 its first N runs, as a transient server error would, and then succeeds.
+   */
+  flakyRuns?: Map<string, number>
 }
 
 export interface Results {
@@ -76,6 +81,14 @@ export async function writeResults(plan: ResultsPlan): Promise<Results> {
           response: null,
           error: plan.skipReason,
         })
+      } else if (flakyFailsNow(line.custom_id, plan.flakyRuns)) {
+        failed++
+        await errors.write({
+          id: newBatchRequestId(),
+          custom_id: line.custom_id,
+          response: { status_code: 500, request_id: newRequestId(), body: fakeServerErrorBody() },
+          error: null,
+        })
       } else if (line.custom_id.startsWith('fail-')) {
         failed++
         await errors.write({
@@ -106,6 +119,16 @@ export async function writeResults(plan: ResultsPlan): Promise<Results> {
   }
   if (plan.alwaysWriteErrorFile) errors.open()
   return { outputBytes: await output.close(), errorBytes: await errors.close(), completed, failed, usage }
+}
+
+/** Whether a `flaky-N-…` request fails this run (its first N runs do), counting the run. */
+function flakyFailsNow(customId: string, runs: Map<string, number> | undefined): boolean {
+  const times = /^flaky-(\d+)-/.exec(customId)?.[1]
+  if (times === undefined || runs === undefined) return false
+  const failed = runs.get(customId) ?? 0
+  if (failed >= Number(times)) return false
+  runs.set(customId, failed + 1)
+  return true
 }
 
 /** Input lines were validated before the batch started, so this only narrows the type. */

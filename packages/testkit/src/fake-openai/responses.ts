@@ -110,6 +110,18 @@ export function fakeFailureBody(line: InputLine): Record<string, unknown> {
   }
 }
 
+/** The body of a transient server error of one request (`flaky-N-` custom ids, their first N runs). */
+export function fakeServerErrorBody(): Record<string, unknown> {
+  return {
+    error: {
+      message: 'The server had an error while processing your request. Sorry about that!',
+      type: 'server_error',
+      param: null,
+      code: null,
+    },
+  }
+}
+
 /** A deterministic reply quoting the last user text, so demos show which request a result belongs to. */
 function replyText(body: Record<string, unknown>): string {
   const quoted = lastUserText(body)

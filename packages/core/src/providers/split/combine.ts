@@ -1,6 +1,6 @@
 import { type BatchErrorEntry, type BatchStatus, type BatchUsage, TERMINAL_STATUSES } from '../../types.js'
 import type { ProviderBatch, ProviderFile } from '../types.js'
-import { joinPartIds } from './part-ids.js'
+import { type BatchPart, joinFilteredParts, joinPartIds } from './part-ids.js'
 
 /**
  * One batch made of the batches run on the parts of its input file, as a client sees a batch:
@@ -14,11 +14,24 @@ import { joinPartIds } from './part-ids.js'
  * - its output and error files, once it has ended, are the parts' files joined in order.
  * Each part's id in a provider message becomes the whole batch's id, for the core to replace in turn.
  * `id` is the whole batch's id: by default the parts' ids joined.
+ *
+ * `retries` says, for each part, whether it belongs to a follow-up round that ran failed requests of
+ * the round before again (see `request-retries.ts`). Those requests count once, as the client sent
+ * them: `total` is the first round's, a request counts as failed only while no later round has taken
+ * it, and the error file leaves out the lines of requests a later round ran again.
  */
 export function combineBatches(
   parts: readonly ProviderBatch[],
   id: string = joinPartIds(parts.map((p) => p.id)),
+  retries: readonly BatchPart['retry'][] = [],
 ): ProviderBatch {
+  const roundOf = (index: number) => retries[index]?.round ?? 0
+  const first = parts.filter((_, index) => roundOf(index) === 0)
+  const later = parts.filter((_, index) => roundOf(index) > 0)
+  const completed = sum(parts.map((p) => p.requestCounts.completed))
+  const failed =
+    sum(first.map((p) => p.requestCounts.failed)) +
+    sum(later.map((p) => p.requestCounts.failed - p.requestCounts.total))
   const status = statusOf(parts.map((p) => p.status))
   const ended = TERMINAL_STATUSES.has(status)
   const endedAt = (at: (p: ProviderBatch) => number | null, when: BatchStatus) =>
@@ -34,15 +47,12 @@ export function combineBatches(
     expiredAt: endedAt((p) => p.expiredAt, 'expired'),
     cancellingAt: status === 'cancelling' || status === 'cancelled' ? earliest(parts.map((p) => p.cancellingAt)) : null,
     cancelledAt: endedAt((p) => p.cancelledAt, 'cancelled'),
-    requestCounts: {
-      total: sum(parts.map((p) => p.requestCounts.total)),
-      completed: sum(parts.map((p) => p.requestCounts.completed)),
-      failed: sum(parts.map((p) => p.requestCounts.failed)),
-    },
-    errors: errorsOf(parts, id),
+    requestCounts: { total: sum(first.map((p) => p.requestCounts.total)), completed, failed },
+    errors: errorsOf(first, id, later),
     usage: usageOf(parts),
     outputFileId: ended ? joinedOrNull(parts.map((p) => p.outputFileId)) : null,
-    errorFileId: ended ? joinedOrNull(parts.map((p) => p.errorFileId)) : null,
+    // When later rounds ran every failure again, nothing is left to show (and OpenAI shows no file).
+    errorFileId: ended && (later.length === 0 || failed > 0) ? errorFileOf(parts, retries) : null,
     nextSubmitAtMs: earliest(parts.map((p) => p.nextSubmitAtMs ?? null)),
   }
 }
@@ -74,20 +84,41 @@ function statusOf(statuses: BatchStatus[]): BatchStatus {
   return 'in_progress'
 }
 
-function errorsOf(parts: readonly ProviderBatch[], id: string): BatchErrorEntry[] | null {
+/** The parts' errors; a follow-up round's lines are of no file the client knows, so they go unnumbered. */
+function errorsOf(
+  parts: readonly ProviderBatch[],
+  id: string,
+  later: readonly ProviderBatch[],
+): BatchErrorEntry[] | null {
   const errors: BatchErrorEntry[] = []
-  let linesBefore = 0
-  for (const part of parts) {
+  const add = (part: ProviderBatch, line: (line: number) => number | null) => {
     for (const error of part.errors ?? []) {
       errors.push({
         ...error,
         message: error.message === null ? null : error.message.replaceAll(part.id, id),
-        line: error.line === null ? null : error.line + linesBefore,
+        line: error.line === null ? null : line(error.line),
       })
     }
+  }
+  let linesBefore = 0
+  for (const part of parts) {
+    const before = linesBefore
+    add(part, (line) => line + before)
     linesBefore += part.requestCounts.total
   }
+  for (const part of later) add(part, () => null)
   return errors.length > 0 ? errors : null
+}
+
+/** The parts' error files in order, each without the requests that the next round ran again. */
+function errorFileOf(parts: readonly ProviderBatch[], retries: readonly BatchPart['retry'][]): string | null {
+  const filtered = parts.flatMap((part, index) => {
+    if (part.errorFileId === null) return []
+    const next = (retries[index]?.round ?? 0) + 1
+    const skip = retries.filter((retry) => retry?.round === next).map((retry) => retry?.input as string)
+    return [{ id: part.errorFileId, skip }]
+  })
+  return filtered.length > 0 ? joinFilteredParts(filtered) : null
 }
 
 function usageOf(parts: readonly ProviderBatch[]): BatchUsage | null {

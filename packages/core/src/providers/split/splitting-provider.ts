@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import { isApiError } from '../../errors.js'
-import { TERMINAL_STATUSES } from '../../types.js'
+import type { CompactStringSet } from '../../util/compact-string-set.js'
+import { customIdOf } from '../../util/lines.js'
 import { mapConcurrently } from '../../util/map-concurrently.js'
 import type {
   Provider,
@@ -12,45 +13,53 @@ import type {
 } from '../types.js'
 import { refusedUpstream } from '../upstream-errors.js'
 import { combineBatches, combineFiles } from './combine.js'
-import { type BatchPart, batchPartsOf, isJoinedId, joinBatchParts, partIdsOf, partTag } from './part-ids.js'
-import {
-  cancelledWhileWaiting,
-  DEFAULT_QUEUE_RETRY,
-  nextSubmitAtMs,
-  type QueueRetryOptions,
-  turnedDownForQueue,
-  waitingPart,
-} from './queue-retry.js'
+import { type FilteredPart, filteredPartsOf, partIdsOf, partTag } from './part-ids.js'
+import { PartedBatches } from './parted-batches.js'
+import { DEFAULT_QUEUE_RETRY, type QueueRetryOptions } from './queue-retry.js'
+import { customIdsIn, linesOf, type RequestRetryOptions } from './request-retries.js'
 import { type PartLimits, PartsLeftUpstream, uploadInParts } from './upload-parts.js'
 
 /** How many parts are asked about at once. */
 const PART_CONCURRENCY = 4
+
+/** What a {@link SplittingProvider} does beyond splitting. */
+export interface SplittingOptions {
+  /** How batches turned down for a full queue are submitted again; `false` lets them fail. @default on */
+  queueRetry?: QueueRetryOptions | false
+  /** Follow-up rounds of requests that failed for a transient reason. @default off */
+  requestRetries?: RequestRetryOptions
+}
 
 /**
  * A provider that takes batch input files larger than one of its batches may be. An upload is cut
  * into parts within the provider's limits, a batch on such a file runs as one provider batch per
  * part, and each object made of parts answers to one id (see `part-ids.ts`): retrieving, downloading
  * (the parts' bytes in order), cancelling and deleting it does so for every part. Everything within
- * the limits passes straight through, with the provider's own ids. A batch or part that the provider
- * turns down because its queue is full waits and is submitted again ({@link QueueRetryOptions}); the
- * batch's id then records each part's submissions.
+ * the limits passes straight through, with the provider's own ids. Batches are read and cancelled by
+ * {@link PartedBatches}, which also submits again what the provider turned down for a full queue and
+ * runs transient failures again; a batch's error file then leaves out the requests a later round ran
+ * again, read from the parts with those lines filtered out.
  */
 export class SplittingProvider implements Provider {
   readonly kind: string
   readonly limits: Provider['limits']
 
-  private readonly queueRetry: Required<QueueRetryOptions>
+  private readonly batches: PartedBatches
 
-  /** `queueRetry: false` leaves a batch the provider turned down for a full queue failed, as the provider says. */
   constructor(
     private readonly provider: Provider,
     private readonly partLimits: PartLimits,
-    queueRetry: QueueRetryOptions | false = {},
+    options: SplittingOptions = {},
   ) {
     this.kind = provider.kind
     this.limits = provider.limits
-    this.queueRetry =
-      queueRetry === false ? { ...DEFAULT_QUEUE_RETRY, attempts: 0 } : { ...DEFAULT_QUEUE_RETRY, ...queueRetry }
+    const { queueRetry = {}, requestRetries = {} } = options
+    this.batches = new PartedBatches(
+      provider,
+      this,
+      queueRetry === false ? { ...DEFAULT_QUEUE_RETRY, attempts: 0 } : { ...DEFAULT_QUEUE_RETRY, ...queueRetry },
+      { attempts: requestRetries.attempts ?? 0 },
+    )
   }
 
   async uploadFile(upload: ProviderUpload): Promise<ProviderFile> {
@@ -58,12 +67,28 @@ export class SplittingProvider implements Provider {
   }
 
   async retrieveFile(id: string): Promise<ProviderFile> {
+    if (isFiltered(id)) {
+      const parts = filteredPartsOf(id)
+      const whole = combineFiles(
+        await mapConcurrently(parts, PART_CONCURRENCY, (part) => this.provider.retrieveFile(part.id)),
+      )
+      // What is left out is only known by reading it.
+      let bytes = 0
+      for await (const chunk of this.filteredLines(parts)) bytes += chunk.length
+      return { ...whole, id, bytes }
+    }
     const parts = partIdsOf(id)
     if (parts.length === 1) return this.provider.retrieveFile(id)
     return combineFiles(await mapConcurrently(parts, PART_CONCURRENCY, (part) => this.provider.retrieveFile(part)))
   }
 
   async downloadFile(id: string, signal?: AbortSignal): Promise<ProviderDownload> {
+    if (isFiltered(id)) {
+      return {
+        body: Readable.from(this.filteredLines(filteredPartsOf(id), signal), { objectMode: false }),
+        bytes: null,
+      }
+    }
     const parts = partIdsOf(id)
     if (parts.length === 1) return this.provider.downloadFile(id, signal)
     // The first part is asked for now, so a missing file fails the request before any byte is sent.
@@ -115,58 +140,14 @@ export class SplittingProvider implements Provider {
     return combineBatches(started)
   }
 
-  /**
-   * The batch, from its parts. A part the provider turned down for a full queue is shown waiting
-   * (see {@link QueueRetryOptions}); with `resubmit`, those now due are submitted again.
-   */
-  async retrieveBatch(id: string, resubmit?: ProviderBatchRequest): Promise<ProviderBatch> {
-    const parts = batchPartsOf(id)
-    const answers = await mapConcurrently(parts, PART_CONCURRENCY, (part) => this.provider.retrieveBatch(part.id))
-    if (!isJoinedId(id) && !turnedDownForQueue(answers[0] as ProviderBatch)) return answers[0] as ProviderBatch
-    const now = Date.now()
-    const next = await mapConcurrently([...parts.keys()], PART_CONCURRENCY, async (index) => {
-      const part = parts[index] as BatchPart
-      const answer = answers[index] as ProviderBatch
-      if (resubmit && this.waits(part, answer) && now >= nextSubmitAtMs(part, answer, this.queueRetry)) {
-        return this.submitAgain(resubmit, index, part, answer)
-      }
-      return { part, answer }
-    })
-    return this.combine(next)
+  /** The batch from its parts, as {@link PartedBatches.retrieve} shows it. */
+  retrieveBatch(id: string, resubmit?: ProviderBatchRequest): Promise<ProviderBatch> {
+    return this.batches.retrieve(id, resubmit)
   }
 
-  /**
-   * Cancels every part; a part that has already ended stays as it is, and one waiting for the provider's
-   * queue is not submitted again. A 409 only when every part had ended.
-   */
-  async cancelBatch(id: string): Promise<ProviderBatch> {
-    const parts = batchPartsOf(id)
-    if (!isJoinedId(id)) {
-      try {
-        return await this.provider.cancelBatch(id)
-      } catch (error) {
-        // A batch waiting for the provider's queue has failed upstream, but can still be cancelled here.
-        if (!(isApiError(error) && error.status === 409)) throw error
-      }
-    }
-    let conflict: unknown
-    const stoppedAt = Math.floor(Date.now() / 1000)
-    const next = await mapConcurrently(parts, PART_CONCURRENCY, async (part): Promise<PartState> => {
-      if (part.stopped) return { part, answer: await this.provider.retrieveBatch(part.id) }
-      try {
-        return { part, answer: await this.provider.cancelBatch(part.id) }
-      } catch (error) {
-        if (!(isApiError(error) && error.status === 409)) throw error
-        const answer = await this.provider.retrieveBatch(part.id)
-        if (this.waits(part, answer))
-          return { part: { ...part, stopped: { reason: 'cancelled', at: stoppedAt } }, answer }
-        conflict = error
-        return { part, answer }
-      }
-    })
-    const combined = this.combine(next)
-    if (conflict !== undefined && TERMINAL_STATUSES.has(combined.status)) throw conflict
-    return combined
+  /** Cancels every part of the batch ({@link PartedBatches.cancel}). */
+  cancelBatch(id: string): Promise<ProviderBatch> {
+    return this.batches.cancel(id)
   }
 
   /**
@@ -214,50 +195,21 @@ export class SplittingProvider implements Provider {
     return this.provider.close?.() ?? Promise.resolve()
   }
 
-  /** Whether a part waits for the provider's queue: turned down for it, not stopped, with submissions left. */
-  private waits(part: BatchPart, answer: ProviderBatch): boolean {
-    return !part.stopped && part.attempt < this.queueRetry.attempts && turnedDownForQueue(answer)
-  }
-
-  /**
-   * Submits a part again, tagged with its attempt, after looking for a submission that a crash kept from
-   * being recorded. A provider still too busy leaves it waiting; one that refuses it stops it.
-   */
-  private async submitAgain(
-    request: ProviderBatchRequest,
-    index: number,
-    part: BatchPart,
-    turnedDown: ProviderBatch,
-  ): Promise<PartState> {
-    const attempt = part.attempt + 1
-    const tag = `${partTag(request.tag, index)}_q${attempt}`
-    const input = partIdsOf(request.inputFileId)[index] as string
-    try {
-      // Made after the provider turned the part down, by the provider's own clock.
-      const since = turnedDown.failedAt ?? 0
-      const made =
-        (await this.provider.findBatch(tag, since)) ??
-        (await this.provider.createBatch({ ...request, inputFileId: input, tag }))
-      return { part: { id: made.id, attempt }, answer: made }
-    } catch (error) {
-      if (isApiError(error) && BUSY.has(error.code ?? '')) return { part, answer: turnedDown }
-      if (!refusedUpstream(error)) throw error
-      return {
-        part: { ...part, stopped: { reason: 'refused', at: Math.floor(Date.now() / 1000) } },
-        answer: turnedDown,
+  /** The lines of `parts` in order, each part without the lines whose `custom_id` its `skip` files name. */
+  private async *filteredLines(parts: readonly FilteredPart[], signal?: AbortSignal): AsyncGenerator<Buffer> {
+    const skipSets = new Map<string, CompactStringSet>()
+    for (const part of parts) {
+      const key = JSON.stringify(part.skip)
+      let skip = skipSets.get(key)
+      if (skip === undefined) {
+        skip = await customIdsIn(this.provider, part.skip, customIdOf)
+        skipSets.set(key, skip)
+      }
+      for await (const line of linesOf(this.provider, [part.id], signal)) {
+        const customId = customIdOf(line)
+        if (customId === undefined || !skip.has(customId)) yield Buffer.concat([line, NEWLINE_BYTE])
       }
     }
-  }
-
-  /** The batch its parts make, each shown as a client sees it: waiting, cancelled while waiting, or as it is. */
-  private combine(parts: readonly PartState[]): ProviderBatch {
-    const shown = parts.map(({ part, answer }) => {
-      if (!turnedDownForQueue(answer)) return answer
-      if (part.stopped?.reason === 'cancelled') return cancelledWhileWaiting(answer, part.stopped.at)
-      if (this.waits(part, answer)) return waitingPart(answer, nextSubmitAtMs(part, answer, this.queueRetry))
-      return answer
-    })
-    return combineBatches(shown, joinBatchParts(parts.map((p) => p.part)))
   }
 
   private createPart(request: ProviderBatchRequest, input: string, index: number): Promise<ProviderBatch> {
@@ -279,12 +231,9 @@ export class SplittingProvider implements Provider {
 }
 
 const NEWLINE = 0x0a
+const NEWLINE_BYTE = Buffer.from('\n')
 
-/** A part of a batch and what its provider batch says now. */
-interface PartState {
-  part: BatchPart
-  answer: ProviderBatch
+/** Whether a file id leaves some of its parts' lines out ({@link joinFilteredParts}). */
+function isFiltered(id: string): boolean {
+  return filteredPartsOf(id).some((part) => part.skip.length > 0)
 }
-
-/** Refusals that mean "not now": a part that meets one while being submitted again keeps waiting. */
-const BUSY: ReadonlySet<string> = new Set(['upstream_rate_limited', 'upstream_unavailable'])
