@@ -288,6 +288,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     const theirs = requests(401)
     // The queue holds one of the two at a time.
     const queueFake = await startFakeOpenAI({ enqueuedTokenLimit: promptTokensOf(ours) })
+    let survivorChild: ChildProcess | undefined
     try {
       expect(promptTokensOf(theirs)).toBe(promptTokensOf(ours))
       // Another client of the same organisation fills the queue.
@@ -305,7 +306,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
 
       // Submitted again 1.5 s after the provider turned it down; the server dies once the provider has it.
       const env = { UPSTREAM_BASE_URL: queueFake.baseURL, QUEUE_RETRY_MS: '1500' }
-      const { child, client } = await startServer('', { ...env, DIE_AFTER_RESUBMIT: '1' })
+      const { child, client } = await startServer('', { ...env, DIE_AFTER_CREATE_TAGGED: '_q\\d+$' })
       const input = await client.files.create({ file: await toFile(Buffer.from(ours), 'in.jsonl'), purpose: 'batch' })
       const batch = await client.batches.create({
         input_file_id: input.id,
@@ -329,7 +330,8 @@ describe.each(backends)('crash recovery on $label', (backend) => {
       expect(tags()).toEqual([batch.id, `${batch.id}_q1`])
 
       // A new server finds the submission by its tag instead of making another, and follows it to its end.
-      const { client: survivor } = await startServer('', env)
+      const { child: next, client: survivor } = await startServer('', env)
+      survivorChild = next
       const until = Date.now() + 60_000
       let shown: OpenAI.Batches.Batch | undefined
       for (;;) {
@@ -346,6 +348,8 @@ describe.each(backends)('crash recovery on $label', (backend) => {
       expect(events.filter((e) => e.type === 'acreate_batch')).toHaveLength(1)
       expect(events.filter((e) => e.type === 'batch_success')).toHaveLength(1)
     } finally {
+      // Stopped before its provider goes, so it does not poll a closed server.
+      survivorChild?.kill('SIGKILL')
       await queueFake.close()
     }
   })
@@ -382,6 +386,60 @@ describe.each(backends)('crash recovery on $label', (backend) => {
       )
       .toBe(404)
     expect((await survivor.files.list({ limit: 100 })).data.map((f) => f.id)).not.toContain(file.id)
+  })
+
+  it('adopts a follow-up round of transient failures whose server died before storing it: it runs once', {
+    timeout: 120_000,
+  }, async () => {
+    // The fake fails `flaky-1-` requests with a 500 the first time it runs them.
+    const lines = ['ok', 'flaky-1-a', 'flaky-1-b'].map((name) =>
+      JSON.stringify({
+        custom_id: `${name}-${Date.now()}`,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `question ${name}` }] },
+      }),
+    )
+    const text = `${lines.join('\n')}\n`
+    const env = { REQUEST_RETRIES: '1' }
+    const { child, client } = await startServer('', { ...env, DIE_AFTER_CREATE_TAGGED: '_r\\d+$' })
+    const input = await client.files.create({ file: await toFile(Buffer.from(text), 'in.jsonl'), purpose: 'batch' })
+    const batch = await client.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    })
+    // The server follows the batch to its end, makes the follow-up round of the two failures, and dies.
+    await once(child, 'exit')
+    expect(child.signalCode).toBe('SIGKILL')
+    const tags = () =>
+      [...fake.batches.values()]
+        .map((b) => b.metadata?.batchkit_id ?? '')
+        .filter((tag) => tag.startsWith(batch.id))
+        .sort()
+    const roundInputs = () => [...fake.files.values()].filter((f) => tagOf(f.filename) === `${batch.id}_r1`)
+    expect(tags()).toEqual([batch.id, `${batch.id}_r1`])
+    expect(roundInputs()).toHaveLength(1)
+
+    // A new server finds the round's input and batch by their tags instead of making them again.
+    const { client: survivor } = await startServer('', env)
+    const deadline = Date.now() + 60_000
+    let shown: OpenAI.Batches.Batch | undefined
+    for (;;) {
+      shown = await survivor.batches.retrieve(batch.id)
+      const ended = readEvents(eventsFile).some((e) => e.batchId === batch.id && e.type === 'batch_success')
+      if ((shown.status === 'completed' && ended) || Date.now() > deadline) break
+      await sleep(200)
+    }
+    expect(tags()).toEqual([batch.id, `${batch.id}_r1`])
+    expect(roundInputs()).toHaveLength(1)
+    expect(shown?.status).toBe('completed')
+    expect(shown?.request_counts).toEqual({ total: 3, completed: 3, failed: 0 })
+    expect(shown?.error_file_id).toBeNull()
+    expect(shown?.usage?.input_tokens).toBe(promptTokensOf(text.trimEnd()))
+    const events = readEvents(eventsFile).filter((e) => e.batchId === batch.id)
+    expect(events.filter((e) => e.type === 'acreate_batch')).toHaveLength(1)
+    expect(events.filter((e) => e.type === 'batch_success')).toHaveLength(1)
   })
 
   it('deletes the parts of an upload whose server died before recording it', { timeout: 120_000 }, async () => {
