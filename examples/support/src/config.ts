@@ -42,6 +42,11 @@ export interface ExampleConfig {
   /** `BATCHKIT_BUDGETS`: monthly spending limits as JSON, `{"owner": usd}`; unset means none. */
   budgets: Record<string, number> | undefined
   /**
+   * `BATCHKIT_REQUEST_RETRIES`: how many follow-up rounds run again the requests that failed for a
+   * transient reason (a rate limit, a provider's server error). @default 0 (none)
+   */
+  requestRetries: number
+  /**
    * One webhook endpoint for every owner, when `BATCHKIT_WEBHOOK_URL` is set, signed with
    * `BATCHKIT_WEBHOOK_SECRET` (`whsec_…`; several space-separated while rotating).
    */
@@ -70,6 +75,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ExampleConf
     vertex: vertexFromEnv(env),
     models: nonEmpty(env.BATCHKIT_MODELS),
     budgets: budgetsFromEnv(env.BATCHKIT_BUDGETS),
+    requestRetries: wholeNumber('BATCHKIT_REQUEST_RETRIES', env.BATCHKIT_REQUEST_RETRIES) ?? 0,
     webhook: webhookFromEnv(env),
   }
 }
@@ -130,6 +136,13 @@ function vertexFromEnv(env: NodeJS.ProcessEnv): ExampleConfig['vertex'] {
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim()
+}
+
+function wholeNumber(name: string, value: string | undefined): number | undefined {
+  if (nonEmpty(value) === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number, 0 or more, not '${value}'`)
+  return n
 }
 
 function positiveInteger(name: string, value: string | undefined): number | undefined {

@@ -36,6 +36,7 @@ export async function createExampleKit(
     models: upstream.models,
     authenticate: exampleAuth(config, log),
     limits: config.limits,
+    ...(config.requestRetries > 0 ? { requestRetries: { attempts: config.requestRetries } } : {}),
     ...exampleEventOptions(config, options.printEvent ?? printToStdout),
     ...exampleBudgets(config),
   })

@@ -28,10 +28,17 @@ export function combineBatches(
   const roundOf = (index: number) => retries[index]?.round ?? 0
   const first = parts.filter((_, index) => roundOf(index) === 0)
   const later = parts.filter((_, index) => roundOf(index) > 0)
+  const total = sum(first.map((p) => p.requestCounts.total))
   const completed = sum(parts.map((p) => p.requestCounts.completed))
-  const failed =
-    sum(first.map((p) => p.requestCounts.failed)) +
-    sum(later.map((p) => p.requestCounts.failed - p.requestCounts.total))
+  // A request a later round took is no longer failed; what it ends as, that round counts.
+  const failed = Math.max(
+    0,
+    Math.min(
+      total - completed,
+      sum(first.map((p) => p.requestCounts.failed)) +
+        sum(later.map((p) => p.requestCounts.failed - p.requestCounts.total)),
+    ),
+  )
   const status = statusOf(parts.map((p) => p.status))
   const ended = TERMINAL_STATUSES.has(status)
   const endedAt = (at: (p: ProviderBatch) => number | null, when: BatchStatus) =>
@@ -47,7 +54,7 @@ export function combineBatches(
     expiredAt: endedAt((p) => p.expiredAt, 'expired'),
     cancellingAt: status === 'cancelling' || status === 'cancelled' ? earliest(parts.map((p) => p.cancellingAt)) : null,
     cancelledAt: endedAt((p) => p.cancelledAt, 'cancelled'),
-    requestCounts: { total: sum(first.map((p) => p.requestCounts.total)), completed, failed },
+    requestCounts: { total, completed, failed },
     errors: errorsOf(first, id, later),
     usage: usageOf(parts),
     outputFileId: ended ? joinedOrNull(parts.map((p) => p.outputFileId)) : null,
