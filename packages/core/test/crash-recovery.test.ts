@@ -97,6 +97,16 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     return { child, client: new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 }) }
   }
 
+  /**
+   * Kills the servers earlier tests left running: every server on the store follows every batch and
+   * settles every intent, so a test whose servers are set up differently must run alone.
+   */
+  async function stopServers(): Promise<void> {
+    const running = children.filter((child) => child.exitCode === null && child.signalCode === null)
+    for (const child of running) child.kill('SIGKILL')
+    await Promise.all(running.map((child) => once(child, 'exit')))
+  }
+
   /** Kills `child` the `share` (0 to 1) of twice the provider's delay after `happened()` turns true. */
   async function killAfter(child: ChildProcess, happened: () => boolean, share: number): Promise<void> {
     const deadline = Date.now() + 10_000
@@ -284,11 +294,11 @@ describe.each(backends)('crash recovery on $label', (backend) => {
   it('adopts a batch submitted again after a full queue whose server died before storing it: it runs once', {
     timeout: 120_000,
   }, async () => {
-    const ours = requests(400)
-    const theirs = requests(401)
+    await stopServers()
+    const ours = requests(600)
+    const theirs = requests(601)
     // The queue holds one of the two at a time.
     const queueFake = await startFakeOpenAI({ enqueuedTokenLimit: promptTokensOf(ours) })
-    let survivorChild: ChildProcess | undefined
     try {
       expect(promptTokensOf(theirs)).toBe(promptTokensOf(ours))
       // Another client of the same organisation fills the queue.
@@ -330,8 +340,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
       expect(tags()).toEqual([batch.id, `${batch.id}_q1`])
 
       // A new server finds the submission by its tag instead of making another, and follows it to its end.
-      const { child: next, client: survivor } = await startServer('', env)
-      survivorChild = next
+      const { client: survivor } = await startServer('', env)
       const until = Date.now() + 60_000
       let shown: OpenAI.Batches.Batch | undefined
       for (;;) {
@@ -348,8 +357,8 @@ describe.each(backends)('crash recovery on $label', (backend) => {
       expect(events.filter((e) => e.type === 'acreate_batch')).toHaveLength(1)
       expect(events.filter((e) => e.type === 'batch_success')).toHaveLength(1)
     } finally {
-      // Stopped before its provider goes, so it does not poll a closed server.
-      survivorChild?.kill('SIGKILL')
+      // Stopped before their provider goes, so they do not poll a closed server.
+      await stopServers()
       await queueFake.close()
     }
   })
@@ -391,6 +400,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
   it('adopts a follow-up round of transient failures whose server died before storing it: it runs once', {
     timeout: 120_000,
   }, async () => {
+    await stopServers()
     // The fake fails `flaky-1-` requests with a 500 the first time it runs them.
     const lines = ['ok', 'flaky-1-a', 'flaky-1-b'].map((name) =>
       JSON.stringify({
@@ -440,6 +450,8 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     const events = readEvents(eventsFile).filter((e) => e.batchId === batch.id)
     expect(events.filter((e) => e.type === 'acreate_batch')).toHaveLength(1)
     expect(events.filter((e) => e.type === 'batch_success')).toHaveLength(1)
+    // Its servers run again the failures of every batch: later tests' servers do not.
+    await stopServers()
   })
 
   it('deletes the parts of an upload whose server died before recording it', { timeout: 120_000 }, async () => {
@@ -472,7 +484,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     },
     async (_moment, prefix) => {
       // Servers of earlier tests would follow this batch too: only the ones started here may.
-      for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await stopServers()
       const receiver = await startWebhookReceiver()
       const secret = newWebhookSecret()
       const webhookEnv = { WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: secret }

@@ -47,7 +47,8 @@ export class PartedBatches {
 
   /**
    * The batch, from its parts. A part the provider turned down for a full queue is shown waiting; a batch
-   * with transient failures to run again is shown finalizing. With `resubmit`, what is due is submitted.
+   * with failures a follow-up round may run again is shown in progress. With `resubmit`, what is due is
+   * submitted: parts again, and the next round.
    */
   async retrieve(id: string, resubmit?: ProviderBatchRequest): Promise<ProviderBatch> {
     const { parts, retriesDone } = batchPartsOf(id)
