@@ -34,25 +34,27 @@ describe.each(backends)('reading many records on $label', (backend) => {
     if (backend.name === 'postgres') expect(queries.count).toBe(1)
     expect(await store.getMany(['batch:page-1', namespaced])).toEqual([{ n: 1 }, { n: 'odd' }])
   })
+})
 
-  it.runIf(backend.name === 'postgres')(
-    'fails a read of many records when the store fails, rather than answer them missing',
-    async () => {
-      const keyv = backend.connect()
-      const store = new CheckedKeyv(keyv)
-      await store.set('batch:there', { n: 1 })
-      const adapter = keyv.store as KeyvPostgres
-      const query = adapter.query.bind(adapter)
-      adapter.query = (async () => {
-        throw new Error('connection terminated')
-      }) as typeof adapter.query
-      try {
-        await expect(store.getMany(['batch:there', 'batch:other'])).rejects.toThrow(/connection terminated|store/)
-      } finally {
-        adapter.query = query
-      }
-    },
-  )
+describe.each(await testBackends(['postgres']))('a failing read of many records on $label', (backend) => {
+  if (!useBackend(backend)) return
+  afterAll(() => backend.cleanup())
+
+  it('fails a read of many records when the store fails, rather than answer them missing', async () => {
+    const keyv = backend.connect()
+    const store = new CheckedKeyv(keyv)
+    await store.set('batch:there', { n: 1 })
+    const adapter = keyv.store as KeyvPostgres
+    const query = adapter.query.bind(adapter)
+    adapter.query = (async () => {
+      throw new Error('connection terminated')
+    }) as typeof adapter.query
+    try {
+      await expect(store.getMany(['batch:there', 'batch:other'])).rejects.toThrow(/connection terminated|store/)
+    } finally {
+      adapter.query = query
+    }
+  })
 })
 
 /** Counts the SQL statements an `@keyv/postgres` adapter runs from now on (none for other stores). */
