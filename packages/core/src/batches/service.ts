@@ -387,7 +387,10 @@ export class BatchService {
   ): Promise<BatchRecord> {
     const current = (await this.store.getBatch(batch.id)) ?? batch
     if (current.providerBatchId !== batch.providerBatchId) return current
-    if (STAGE[current.status] > STAGE[upstream.status]) return current
+    // New work upstream (a part submitted again, a follow-up round) may take a finalizing batch back in
+    // progress; nothing takes back a cancel or an end.
+    const newWork = upstream.id !== current.providerBatchId && STAGE[current.status] < STAGE.cancelling
+    if (STAGE[current.status] > STAGE[upstream.status] && !newWork) return current
     const [outputFileId, errorFileId] = await Promise.all([
       this.registerFile(current, provider, upstream.outputFileId, 'output'),
       this.registerFile(current, provider, upstream.errorFileId, 'error'),
