@@ -156,7 +156,8 @@ export class BatchTracker {
         batch = await this.markLost(stored)
       }
       if (!TERMINAL_STATUSES.has(batch.status)) {
-        await this.reschedule(id, state, batch.nextSubmitAtMs)
+        // An answer ends a run of "no such batch" polls: only polls in a row count towards the limit.
+        await this.reschedule(id, { ...state, notFound: 0 }, batch.nextSubmitAtMs)
         return
       }
       await this.finish(batch)
