@@ -477,3 +477,27 @@ describe('failures', () => {
     expect(await entries(s, batch.id)).toEqual([])
   })
 })
+
+describe('ticks', () => {
+  it('looks at its schedule when started, then every tickMs (default 1 s)', async () => {
+    vi.useRealTimers()
+    vi.useFakeTimers({ now: T0 })
+    for (const [options, tickMs] of [
+      [{}, 1000],
+      [{ tickMs: 50 }, 50],
+    ] as const) {
+      const s = setup(options)
+      const due = vi.spyOn(s.queue, 'due')
+      s.tracker.start()
+      await vi.advanceTimersByTimeAsync(0)
+      expect(due).toHaveBeenCalledTimes(1)
+      await vi.advanceTimersByTimeAsync(tickMs - 1)
+      expect(due).toHaveBeenCalledTimes(1)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(due).toHaveBeenCalledTimes(2)
+      await vi.advanceTimersByTimeAsync(tickMs)
+      expect(due).toHaveBeenCalledTimes(3)
+      await s.tracker.stop()
+    }
+  })
+})
