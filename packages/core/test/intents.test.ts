@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto'
 import { Keyv } from 'keyv'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { ApiError } from '../src/errors.js'
 import { IdempotencyKeys, type IdempotentCreate } from '../src/intents/idempotency.js'
-import { type Intent, IntentLog, type NewIntent } from '../src/intents/intent-log.js'
+import { type Intent, IntentLog, type NewIntent, searchSince } from '../src/intents/intent-log.js'
 import { IntentReconciler } from '../src/intents/reconciler.js'
 import { coordinationFor } from '../src/store/create-index.js'
 import { DueQueue } from '../src/store/due-queue.js'
@@ -81,7 +82,11 @@ function newIntent(fields: Partial<NewIntent> = {}): NewIntent {
 const entries = async (s: Setup, id?: string) =>
   (await s.queue.due(Number.MAX_SAFE_INTEGER, 1000)).filter((e) => id === undefined || e.id === id)
 
-const inProgress = { status: 409, code: 'request_in_progress' }
+const inProgress = {
+  status: 409,
+  code: 'request_in_progress',
+  message: 'Another request for this object is still in progress; retry shortly.',
+}
 
 /** Waits on the real timers (vi.waitFor would move the fake clock). */
 async function until(what: string, check: () => boolean, timeoutMs = 2000): Promise<void> {
@@ -180,6 +185,33 @@ describe('the intent log', () => {
     await until('a failed renewal', () => s.errors.length > 0)
     await hold.release()
     expect(s.errors[0]).toEqual({ error: failure, context: `renewing the lease of ${intent.id}` })
+  })
+})
+
+describe('settling a leftover intent at once', () => {
+  it('does nothing for an intent already gone, even while another instance holds its lease', async () => {
+    const s = setup()
+    expect(await s.leases.acquire('intent:batch_gone', 'instance-b', 60_000)).toBe(true)
+    const settled: string[] = []
+    await s.log.settleNow('batch_gone', async (i) => void settled.push(i.id))
+    expect(settled).toEqual([])
+  })
+
+  it('does not settle an intent ended by its creator between the look and the hold', async () => {
+    const s = setup()
+    const intent = newIntent()
+    await (await s.log.begin(intent)).release()
+    const seen = await s.log.get(intent.id)
+    await s.log.end(intent.id)
+    vi.spyOn(s.log, 'get').mockResolvedValueOnce(seen)
+    const settled: string[] = []
+    await s.log.settleNow(intent.id, async (i) => void settled.push(i.id))
+    expect(settled).toEqual([])
+  })
+
+  it('searches the provider from five minutes before the intent began, in whole seconds', () => {
+    const intent = { createdAtMs: T0 + 999 } as Intent
+    expect(searchSince(intent)).toBe(T0 / 1000 - 300)
   })
 })
 
@@ -468,5 +500,135 @@ describe('Idempotency-Key', () => {
     expect(await k.run('alice', 'k7', op(sc, 'fp'))).toBe(`created ${id}`)
     expect(sc.created).toEqual([id, id])
     expect(await k.run('alice', 'k7', op(sc, 'fp'))).toBe(`replayed ${id}`)
+  })
+
+  const slotLease = (owner: string, key: string) =>
+    `idempotency:${createHash('sha256').update(`${owner}\n${key}`).digest('hex')}`
+
+  it('holds one key while its create runs, not the others', async () => {
+    const s = setup()
+    const k = keys(s)
+    const sc = script()
+    let open = () => undefined as unknown
+    sc.gate = new Promise<void>((resolve) => {
+      open = resolve
+    })
+    const first = k.run('alice', 'k8', op(sc, 'fp'))
+    await until('the first create', () => sc.created.length === 1)
+    expect(await s.leases.acquire(slotLease('alice', 'k8'), 'instance-b', 10)).toBe(false)
+    sc.gate = undefined
+    expect(await k.run('alice', 'k9', op(sc, 'fp'))).toMatch(/^created /)
+    expect(await k.run('bob', 'k8', op(sc, 'fp'))).toMatch(/^created /)
+    open()
+    await first
+    // Given up once done.
+    expect(await s.leases.acquire(slotLease('alice', 'k8'), 'instance-b', 10)).toBe(true)
+  })
+
+  it('keeps the key after a 500 or a failure without an answer, and frees it after a 499', async () => {
+    const s = setup()
+    const k = keys(s)
+    const sc = script()
+    for (const [key, failure, kept] of [
+      ['k10', new ApiError(500, 'provider error', { code: 'upstream_error' }), true],
+      ['k11', new Error('socket hang up'), true],
+      ['k12', new ApiError(499, 'refused', { code: 'upstream_rejected' }), false],
+    ] as const) {
+      sc.fail = failure
+      await expect(k.run('alice', key, op(sc, 'fp'))).rejects.toBe(failure)
+      sc.fail = undefined
+      const retry = k.run('alice', key, op(sc, 'fp-other'))
+      if (kept) await expect(retry).rejects.toMatchObject(reused)
+      else await expect(retry).resolves.toMatch(/^created /)
+    }
+  })
+
+  it('goes on with a key whose first request had no digest yet, whatever the retry digest', async () => {
+    const s = setup()
+    const k = keys(s)
+    const sc = script()
+    // An upload that failed before its bytes were read: no digest was stored.
+    sc.fail = new ApiError(503, 'provider unavailable', { code: 'upstream_unavailable' })
+    await expect(k.run('alice', 'k13', op(sc, undefined))).rejects.toBe(sc.fail)
+    sc.fail = undefined
+    const id = sc.created[0] as string
+    expect(await k.run('alice', 'k13', op(sc, 'fp'))).toBe(`created ${id}`)
+    expect(sc.created).toEqual([id, id])
+  })
+
+  it('replays a key found done once held (a first request finished meanwhile), even if its object is gone since', async () => {
+    const s = setup()
+    const k = keys(s)
+    const sc = script()
+    await k.run('alice', 'k14', op(sc, 'fp'))
+    const id = sc.created[0] as string
+    sc.existing.delete(id)
+    // The first look saw no finished key; the look under the lease sees it done.
+    vi.spyOn(s.records, 'getRecord').mockResolvedValueOnce(undefined)
+    expect(await k.run('alice', 'k14', op(sc, 'fp'))).toBe(`replayed ${id}`)
+    expect(sc.created).toEqual([id])
+  })
+
+  it('marks a key done once a retry found what a crashed first attempt made: later retries replay without waiting', async () => {
+    const s = setup()
+    const k = keys(s)
+    const sc = script()
+    sc.gate = new Promise<void>(() => undefined)
+    void k.run('alice', 'k15', op(sc, 'fp'))
+    await until('the first create', () => sc.created.length === 1)
+    const id = sc.created[0] as string
+    sc.existing.add(id)
+    sc.gate = undefined
+    vi.setSystemTime(T0 + 60_000)
+    expect(await k.run('alice', 'k15', op(sc, 'fp'))).toBe(`replayed ${id}`)
+    // Another instance holds the key now: a done key answers without its lease.
+    expect(await s.leases.acquire(slotLease('alice', 'k15'), 'instance-b', 60_000)).toBe(true)
+    expect(await k.run('alice', 'k15', op(sc, 'fp'))).toBe(`replayed ${id}`)
+    // A key still pending would wait for it instead.
+    sc.gate = new Promise<void>(() => undefined)
+    void k.run('alice', 'k16', op(sc, 'fp'))
+    await until('the create of k16', () => sc.created.length === 2)
+    await expect(k.run('alice', 'k16', op(sc, 'fp'))).rejects.toMatchObject({ status: 409 })
+  })
+
+  it('refuses another request under a used key with a message that says what to do', async () => {
+    const s = setup()
+    const k = keys(s)
+    const sc = script()
+    await k.run('alice', 'k17', op(sc, 'fp'))
+    await expect(k.run('alice', 'k17', op(sc, 'fp-other'))).rejects.toMatchObject({
+      ...reused,
+      message: 'This Idempotency-Key was already used with a different request; use a new key for a new request.',
+    })
+  })
+
+  it('reports a renewal of a key lease that fails, every 20 s while the create runs', async () => {
+    vi.useRealTimers()
+    vi.useFakeTimers({ now: T0 })
+    const failure = new Error('lease store down')
+    let takes = 0
+    const leases: LeaseStore = {
+      shared: false,
+      acquire: async () => {
+        takes++
+        if (takes > 1) throw failure
+        return true
+      },
+      release: async () => undefined,
+    }
+    const s = setup(GRACE, leases)
+    const k = keys(s)
+    const sc = script()
+    let open = () => undefined as unknown
+    sc.gate = new Promise<void>((resolve) => {
+      open = resolve
+    })
+    const run = k.run('alice', 'k18', op(sc, 'fp'))
+    await vi.advanceTimersByTimeAsync(19_999)
+    expect(s.errors).toEqual([])
+    await vi.advanceTimersByTimeAsync(1)
+    expect(s.errors).toEqual([{ error: failure, context: 'renewing an idempotency lease' }])
+    open()
+    await run
   })
 })
