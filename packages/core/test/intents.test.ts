@@ -296,9 +296,12 @@ describe('the reconciler', () => {
     await reconciler(s, async (i) => void settled.push(i.id)).reconcileDue()
 
     expect(settled).toEqual([])
-    expect((await entries(s)).map((e) => e.key).sort()).toEqual(
-      [...(await entries(s, 'batch_young')).map((e) => e.key), moved?.key].sort(),
-    )
+    // Left: the entry with no intent that is not yet older than the grace period, and the intent's own.
+    expect(await entries(s, 'batch_young')).toEqual([
+      { id: 'batch_young', dueAtMs: T0 - GRACE, key: expect.any(String) },
+    ])
+    expect(await entries(s, 'batch_old')).toEqual([])
+    expect(await entries(s, intent.id)).toEqual([{ id: intent.id, dueAtMs: T0 + 60_000, key: moved?.key }])
     expect(stale).not.toBe(moved?.key)
     expect(await s.log.get(intent.id)).toEqual(moved)
     expect(s.errors).toEqual([])
