@@ -606,6 +606,11 @@ describe('a batch the provider no longer knows', () => {
         usage: { inputTokens: 0, cachedTokens: 0, outputTokens: 0, totalTokens: 0 },
       })
 
+      // Exactly the three 404 polls: the third made it lost, and nothing asked the provider again.
+      const polls = () =>
+        local.fake.requests.filter((r) => r.method === 'GET' && r.path === `/v1/batches/${providerId}`).length
+      expect(polls()).toBe(3)
+
       const shown = await client.batches.retrieve(created.id)
       expect(shown.status).toBe('failed')
       expect(shown.failed_at).not.toBeNull()
@@ -627,6 +632,7 @@ describe('a batch the provider no longer knows', () => {
       await new Promise((resolve) => setTimeout(resolve, 100))
       expect(ended(created.id).map((e) => e.type)).toEqual(['batch_failed'])
       expect(events.filter((e) => e.type === 'acreate_batch' && e.batchId === created.id)).toHaveLength(1)
+      expect(polls()).toBe(3)
     } finally {
       await local.close()
     }

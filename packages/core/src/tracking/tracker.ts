@@ -101,7 +101,8 @@ export class BatchTracker {
     if (!state) return
     const key = await this.queue.schedule(batchId, Date.now())
     await this.store.putRecord('tracking', batchId, { ...state, key } satisfies TrackingState)
-    await this.queue.remove(state.key)
+    // The same millisecond gives the same key: removing the old entry would then remove the new one.
+    if (key !== state.key) await this.queue.remove(state.key)
     this.poller.poke()
   }
 
@@ -155,7 +156,8 @@ export class BatchTracker {
         batch = await this.markLost(stored)
       }
       if (!TERMINAL_STATUSES.has(batch.status)) {
-        await this.reschedule(id, state, batch.nextSubmitAtMs)
+        // An answer ends a run of "no such batch" polls: only polls in a row count towards the limit.
+        await this.reschedule(id, { ...state, notFound: 0 }, batch.nextSubmitAtMs)
         return
       }
       await this.finish(batch)
@@ -195,7 +197,7 @@ export class BatchTracker {
     const delay = nextSubmitAtMs == null ? backoff : Math.max(0, Math.min(backoff, nextSubmitAtMs - now))
     const key = await this.queue.schedule(id, now + jitter(delay))
     await this.store.putRecord('tracking', id, { polls, key, notFound: state.notFound } satisfies TrackingState)
-    await this.queue.remove(state.key)
+    if (key !== state.key) await this.queue.remove(state.key)
   }
 
   private async stopFollowing(id: string, key: string): Promise<void> {
