@@ -278,10 +278,12 @@ describe('the poll schedule', () => {
     expect(s.provider.asked.map((a) => a.how)).toEqual(['refresh', 'refresh', 'resubmit'])
     expectJittered(await nextDelay(s, batch.id, dueAt), 27_000)
 
-    // A part already past due is polled for at once.
+    // A part already past due (its provider still busy) is polled for after the first interval, never in a loop.
     s.provider.answers = [{ status: 'validating', nextSubmitAtMs: dueAt - 500 }]
     await nudged(s, batch.id)
-    expect(await nextDelay(s, batch.id, dueAt)).toBe(0)
+    const delay = await nextDelay(s, batch.id, dueAt)
+    expectJittered(delay, 1000)
+    vi.setSystemTime(dueAt + delay)
     await until('the poll of the part past due', () => s.provider.asked.length >= 5)
     expect(s.provider.asked.slice(0, 5).map((a) => a.how)).toEqual([
       'refresh',

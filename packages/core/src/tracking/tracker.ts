@@ -189,12 +189,18 @@ export class BatchTracker {
     return lost
   }
 
-  /** Polls the batch again after the next backoff step, or when a waiting part is due, if sooner. */
+  /**
+   * Polls the batch again after the next backoff step, or when a waiting part or a follow-up round is
+   * due, if sooner; one due already, after the first poll interval.
+   */
   private async reschedule(id: string, state: TrackingState, nextSubmitAtMs?: number | null): Promise<void> {
     const polls = state.polls + 1
     const backoff = Math.min(this.options.initialIntervalMs * this.options.backoff ** polls, this.options.maxIntervalMs)
     const now = Date.now()
-    const delay = nextSubmitAtMs == null ? backoff : Math.max(0, Math.min(backoff, nextSubmitAtMs - now))
+    // A part due already (its provider still busy) is tried again after the first poll interval, not at once.
+    const due =
+      nextSubmitAtMs == null ? backoff : nextSubmitAtMs > now ? nextSubmitAtMs - now : this.options.initialIntervalMs
+    const delay = Math.min(backoff, due)
     const key = await this.queue.schedule(id, now + jitter(delay))
     await this.store.putRecord('tracking', id, { polls, key, notFound: state.notFound } satisfies TrackingState)
     if (key !== state.key) await this.queue.remove(state.key)
