@@ -115,6 +115,18 @@ describe('upstreamErrorOf', () => {
           headers: {},
         },
       ],
+      // A redirect or other answer below 400 is no refusal: nothing says the request was read.
+      [
+        302,
+        null,
+        {
+          status: 502,
+          type: 'server_error',
+          code: 'upstream_error',
+          message: 'The azure provider answered 302.',
+          headers: {},
+        },
+      ],
     ]
     for (const [status, code, expected] of cases) {
       expect(seen(upstreamErrorOf('azure', failure(status, {}, code)))).toEqual(expected)
