@@ -50,6 +50,7 @@ describe.each(STORES.map((store, i) => ({ ...store, up: available[i] })))(
         BATCHKIT_API_KEYS: `${apiKey}:${owner}`,
         BATCHKIT_POLL_INTERVAL_MS: '20',
         BATCHKIT_FRESHNESS_MS: '20',
+        BATCHKIT_REQUEST_RETRIES: '1',
       })
       example = await createExampleKit(config, () => undefined, {
         fakeStepMs: 20,
@@ -87,6 +88,39 @@ describe.each(STORES.map((store, i) => ({ ...store, up: available[i] })))(
       }
       expect(usage?.total_tokens).toBeGreaterThan(0)
       expect((await client.batches.list()).data[0]?.usage).toEqual(usage)
+    })
+
+    it('runs again, in the same batch, a request its provider failed with a server error', async () => {
+      const client = new OpenAI({ baseURL, apiKey, maxRetries: 0 })
+      // The demo upstream fails a `flaky-1-` request with a 500 the first time it runs it.
+      const lines = [`ok-${owner}`, `flaky-1-${owner}`].map((id) =>
+        JSON.stringify({
+          custom_id: id,
+          method: 'POST',
+          url: '/v1/chat/completions',
+          body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Hello ${id}` }] },
+        }),
+      )
+      const input = await client.files.create({
+        file: new File([`${lines.join('\n')}\n`], 'retries.jsonl'),
+        purpose: 'batch',
+      })
+      const created = await client.batches.create({
+        input_file_id: input.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      })
+      marks.push(input.id, created.id)
+      let batch = created
+      for (let i = 0; i < 400 && batch.status !== 'completed'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25))
+        batch = await client.batches.retrieve(created.id)
+      }
+      if (batch.output_file_id) marks.push(batch.output_file_id)
+      expect(batch.status).toBe('completed')
+      expect(batch.request_counts).toEqual({ total: 2, completed: 2, failed: 0 })
+      expect(batch.error_file_id).toBeNull()
+      expect((await client.batches.list()).data.map((b) => b.id)).toContain(created.id)
     })
   },
 )

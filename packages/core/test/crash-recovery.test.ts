@@ -107,6 +107,23 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     await Promise.all(running.map((child) => once(child, 'exit')))
   }
 
+  /**
+   * Reads a batch with `read` until it shows `completed` and its `batch_success` has been delivered, or
+   * 60 s pass; the last read.
+   */
+  async function untilSucceeded(
+    batchId: string,
+    read: () => Promise<OpenAI.Batches.Batch | undefined>,
+  ): Promise<OpenAI.Batches.Batch | undefined> {
+    const deadline = Date.now() + 60_000
+    for (;;) {
+      const batch = await read()
+      const ended = readEvents(eventsFile).some((e) => e.batchId === batchId && e.type === 'batch_success')
+      if ((batch?.status === 'completed' && ended) || Date.now() > deadline) return batch
+      await sleep(200)
+    }
+  }
+
   /** Kills `child` the `share` (0 to 1) of twice the provider's delay after `happened()` turns true. */
   async function killAfter(child: ChildProcess, happened: () => boolean, share: number): Promise<void> {
     const deadline = Date.now() + 10_000
@@ -270,14 +287,9 @@ describe.each(backends)('crash recovery on $label', (backend) => {
     const batchId = started[0]?.metadata?.batchkit_id ?? ''
 
     const { client: survivor } = await startServer('', { PART_REQUESTS: '4' })
-    const deadline = Date.now() + 60_000
-    let batch: OpenAI.Batches.Batch | undefined
-    for (;;) {
-      batch = (await survivor.batches.list({ limit: 100 })).data.find((b) => b.id === batchId)
-      const ended = readEvents(eventsFile).some((e) => e.batchId === batchId && e.type === 'batch_success')
-      if ((batch?.status === 'completed' && ended) || Date.now() > deadline) break
-      await sleep(200)
-    }
+    const batch = await untilSucceeded(batchId, async () =>
+      (await survivor.batches.list({ limit: 100 })).data.find((b) => b.id === batchId),
+    )
     // Every part ran exactly once upstream, and the client sees one batch of all 12 requests.
     const tags = [...fake.batches.values()]
       .filter((b) => !before.has(b.id))
@@ -341,14 +353,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
 
       // A new server finds the submission by its tag instead of making another, and follows it to its end.
       const { client: survivor } = await startServer('', env)
-      const until = Date.now() + 60_000
-      let shown: OpenAI.Batches.Batch | undefined
-      for (;;) {
-        shown = await survivor.batches.retrieve(batch.id)
-        const ended = readEvents(eventsFile).some((e) => e.batchId === batch.id && e.type === 'batch_success')
-        if ((shown.status === 'completed' && ended) || Date.now() > until) break
-        await sleep(200)
-      }
+      const shown = await untilSucceeded(batch.id, () => survivor.batches.retrieve(batch.id))
       expect(tags()).toEqual([batch.id, `${batch.id}_q1`])
       expect(shown?.status).toBe('completed')
       expect(shown?.request_counts).toEqual({ total: LINES, completed: LINES, failed: 0 })
@@ -433,14 +438,7 @@ describe.each(backends)('crash recovery on $label', (backend) => {
 
     // A new server finds the round's input and batch by their tags instead of making them again.
     const { client: survivor } = await startServer('', env)
-    const deadline = Date.now() + 60_000
-    let shown: OpenAI.Batches.Batch | undefined
-    for (;;) {
-      shown = await survivor.batches.retrieve(batch.id)
-      const ended = readEvents(eventsFile).some((e) => e.batchId === batch.id && e.type === 'batch_success')
-      if ((shown.status === 'completed' && ended) || Date.now() > deadline) break
-      await sleep(200)
-    }
+    const shown = await untilSucceeded(batch.id, () => survivor.batches.retrieve(batch.id))
     expect(tags()).toEqual([batch.id, `${batch.id}_r1`])
     expect(roundInputs()).toHaveLength(1)
     expect(shown?.status).toBe('completed')

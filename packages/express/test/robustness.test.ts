@@ -29,22 +29,25 @@ class FlakyStore extends Map<string, unknown> {
   }
 }
 
+/** A Keyv on a plain object around the Map, so batchkit treats it as a generic Keyv adapter. */
+function keyvOver(flaky: FlakyStore): Keyv {
+  return new Keyv({
+    store: {
+      get: (k: string) => flaky.get(k),
+      set: (k: string, v: unknown) => flaky.set(k, v),
+      delete: (k: string) => flaky.delete(k),
+      clear: () => flaky.clear(),
+    },
+  })
+}
+
 describe('when the store fails', () => {
   let h: Harness
   const flaky = new FlakyStore()
   const reported: unknown[] = []
 
   beforeAll(async () => {
-    // A plain object around the Map, so batchkit treats it as a generic Keyv adapter.
-    const store = new Keyv({
-      store: {
-        get: (k: string) => flaky.get(k),
-        set: (k: string, v: unknown) => flaky.set(k, v),
-        delete: (k: string) => flaky.delete(k),
-        clear: () => flaky.clear(),
-      },
-    })
-    h = await startHarness({ kit: { store, onError: (error) => reported.push(error) } })
+    h = await startHarness({ kit: { store: keyvOver(flaky), onError: (error) => reported.push(error) } })
   })
   afterAll(() => h.close())
 
@@ -112,17 +115,9 @@ describe('when the store fails', () => {
 
   it('announces nothing for a create undone because the batch could not be followed', async () => {
     const events: BatchEvent[] = []
-    const store = new Keyv({
-      store: {
-        get: (k: string) => flaky.get(k),
-        set: (k: string, v: unknown) => flaky.set(k, v),
-        delete: (k: string) => flaky.delete(k),
-        clear: () => flaky.clear(),
-      },
-    })
     const tracked = await startHarness({
       kit: {
-        store,
+        store: keyvOver(flaky),
         tracking: { initialIntervalMs: 60_000, tickMs: 10 },
         delivery: { pollIntervalMs: 10 },
         callbacks: [(event) => void events.push(event)],

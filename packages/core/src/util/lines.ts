@@ -95,12 +95,17 @@ export async function* concatJsonlSources(
   }
 }
 
-/** A JSONL line's `custom_id`, if it is a JSON object that has a string one. */
-export function customIdOf(line: Buffer): string | undefined {
+/** A JSONL line's value, or undefined when it is not JSON. */
+export function parseJsonLine(line: Buffer): unknown {
   try {
-    const value = JSON.parse(line.toString('utf8')) as { custom_id?: unknown }
-    return typeof value?.custom_id === 'string' ? value.custom_id : undefined
+    return JSON.parse(line.toString('utf8'))
   } catch {
     return undefined
   }
+}
+
+/** A JSONL line's `custom_id`, if it is a JSON object that has a string one. */
+export function customIdOf(line: Buffer): string | undefined {
+  const value = parseJsonLine(line) as { custom_id?: unknown } | null | undefined
+  return typeof value?.custom_id === 'string' ? value.custom_id : undefined
 }

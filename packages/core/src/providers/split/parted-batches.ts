@@ -7,6 +7,7 @@ import type { Provider, ProviderBatch, ProviderBatchRequest } from '../types.js'
 import { refusedUpstream } from '../upstream-errors.js'
 import { combineBatches } from './combine.js'
 import { type BatchPart, batchPartsOf, isJoinedId, joinBatchParts, partIdsOf, partTag } from './part-ids.js'
+import { customIdsIn, linesOf } from './provider-lines.js'
 import {
   cancelledWhileWaiting,
   nextSubmitAtMs,
@@ -14,7 +15,7 @@ import {
   turnedDownForQueue,
   waitingPart,
 } from './queue-retry.js'
-import { customIdsIn, linesOf, type RequestRetryOptions, transientFailureOf } from './request-retries.js'
+import { type RequestRetryOptions, transientFailureOf } from './request-retries.js'
 
 /** How many parts are asked about at once. */
 const PART_CONCURRENCY = 4

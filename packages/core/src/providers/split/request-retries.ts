@@ -1,7 +1,4 @@
-import { ApiError } from '../../errors.js'
-import { CompactStringSet } from '../../util/compact-string-set.js'
-import { LineSplitter } from '../../util/lines.js'
-import type { Provider } from '../types.js'
+import { parseJsonLine } from '../../util/lines.js'
 
 /**
  * Automatic retries of the requests of a batch that failed for a transient reason (a rate limit, a
@@ -32,7 +29,7 @@ const TRANSIENT_CODES: ReadonlySet<string> = new Set([
 
 /** The `custom_id` of an error-file line that failed for a transient reason, else undefined. */
 export function transientFailureOf(line: Buffer): string | undefined {
-  const value = parseLine(line) as {
+  const value = parseJsonLine(line) as {
     custom_id?: unknown
     response?: { status_code?: unknown } | null
     error?: { code?: unknown } | null
@@ -42,60 +39,4 @@ export function transientFailureOf(line: Buffer): string | undefined {
   if (typeof status === 'number') return transientStatus(status) ? value.custom_id : undefined
   const code = value.error?.code
   return typeof code === 'string' && TRANSIENT_CODES.has(code) ? value.custom_id : undefined
-}
-
-/** The `custom_id`s that `pick` takes from the lines of the provider's files, read in order. */
-export async function customIdsIn(
-  provider: Provider,
-  fileIds: readonly string[],
-  pick: (line: Buffer) => string | undefined,
-): Promise<CompactStringSet> {
-  const ids = new CompactStringSet()
-  for await (const line of linesOf(provider, fileIds)) {
-    const id = pick(line)
-    if (id !== undefined) ids.add(id)
-  }
-  return ids
-}
-
-/**
- * The lines of the provider's files, in order, each without its newline; only the line being read is
- * held. `signal` aborts the downloads.
- */
-export async function* linesOf(
-  provider: Provider,
-  fileIds: readonly string[],
-  signal?: AbortSignal,
-): AsyncGenerator<Buffer> {
-  for (const fileId of fileIds) {
-    const splitter = new LineSplitter(MAX_LINE_BYTES, lineTooLong)
-    const lines: Buffer[] = []
-    const collect = (line: Buffer) => {
-      if (line.length > 0) lines.push(line)
-    }
-    const { body } = await provider.downloadFile(fileId, signal)
-    for await (const chunk of body as AsyncIterable<Uint8Array>) {
-      splitter.push(chunk, collect)
-      yield* lines.splice(0)
-    }
-    splitter.end(collect)
-    yield* lines.splice(0)
-  }
-}
-
-/** Lines longer than this in a provider's output, error or input file are a provider fault. */
-const MAX_LINE_BYTES = 64 * 1024 * 1024
-
-function lineTooLong(line: number, max: number): ApiError {
-  return new ApiError(502, `Line ${line} of a file the provider holds is longer than ${max} bytes.`, {
-    code: 'upstream_error',
-  })
-}
-
-function parseLine(line: Buffer): unknown {
-  try {
-    return JSON.parse(line.toString('utf8'))
-  } catch {
-    return undefined
-  }
 }

@@ -15,8 +15,9 @@ import { refusedUpstream } from '../upstream-errors.js'
 import { combineBatches, combineFiles } from './combine.js'
 import { type FilteredPart, filteredPartsOf, partIdsOf, partTag } from './part-ids.js'
 import { PartedBatches } from './parted-batches.js'
+import { customIdsIn, linesOf } from './provider-lines.js'
 import { DEFAULT_QUEUE_RETRY, type QueueRetryOptions } from './queue-retry.js'
-import { customIdsIn, linesOf, type RequestRetryOptions } from './request-retries.js'
+import type { RequestRetryOptions } from './request-retries.js'
 import { type PartLimits, PartsLeftUpstream, uploadInParts } from './upload-parts.js'
 
 /** How many parts are asked about at once. */
