@@ -234,7 +234,12 @@ export class FileService {
         bytes: validator.bytes,
         createdAt: Math.floor(createdAtMs / 1000),
         createdAtMs,
-        expiresAt: uploaded.expiresAt,
+        // The lifetime the provider gave, from our created_at (as OpenAI's is): the provider started its
+        // clock a moment later, so the file is shown gone no later than it is.
+        expiresAt:
+          uploaded.expiresAt === null
+            ? null
+            : Math.floor(createdAtMs / 1000) + (uploaded.expiresAt - uploaded.createdAt),
         filename: input.filename ?? uploaded.filename,
         purpose: await purpose,
         batchInput,
