@@ -19,7 +19,7 @@ export const MODULES = [
   { name: 'tracker', files: [`${src}tracking/tracker.ts`] },
   { name: 'finish', files: [`${src}tracking/finish.ts`] },
   { name: 'aggregate', files: [`${src}tracking/aggregate.ts`] },
-  { name: 'events outbox', files: [`${src}events/outbox.ts`] },
+  { name: 'events outbox', files: [`${src}events/outbox.ts`, `${src}events/delivery-queue.ts`] },
   { name: 'pricing', files: [`${src}pricing/**/*.ts`] },
   {
     name: 'upstream errors',

@@ -9,7 +9,7 @@ import { type ListOrder, RecordStore } from '../src/store/records.js'
 import type { BatchRecord, FilePurpose, FileRecord, Page } from '../src/types.js'
 import { testBackends, useBackend } from './support/backends.js'
 
-const backends = await testBackends()
+const backends = await testBackends(['memory', 'adapter', 'redis', 'postgres'])
 
 const T0 = Date.UTC(2025, 0, 1)
 
@@ -168,6 +168,7 @@ describe.each(backends)('records and lists in $label', (backend) => {
   })
 
   it('warns at start only when a store outside this process would keep its lists in this process', async () => {
+    await new Promise((resolve) => setImmediate(resolve)) // let earlier tests' kits' warnings pass
     const warnings: Array<Error & { code?: string }> = []
     const onWarning = (warning: Error) => void warnings.push(warning)
     process.on('warning', onWarning)
@@ -201,9 +202,11 @@ describe.each(backends)('records and lists in $label', (backend) => {
     try {
       await new Promise((resolve) => setImmediate(resolve)) // warnings are emitted on the next tick
       const mine = warnings.filter((w) => w.code === 'BATCHKIT_SINGLE_INSTANCE_STORE')
-      expect(mine).toHaveLength(1)
-      expect(mine[0]?.message).toMatch(/run one instance on it, or pass `coordination`/)
-      expect(logged).toEqual([mine[0]?.message])
+      // The backend's own kit warns too when its store is an adapter batchkit does not recognise.
+      const expected = backend.name === 'adapter' ? 2 : 1
+      expect(mine).toHaveLength(expected)
+      for (const warning of mine) expect(warning.message).toMatch(/run one instance on it, or pass `coordination`/)
+      expect(logged).toEqual([mine.at(-1)?.message])
       expect(kits.map((kit) => kit.multiInstanceSafe)).toEqual([backend.multiInstanceSafe, false])
     } finally {
       process.off('warning', onWarning)

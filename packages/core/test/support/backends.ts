@@ -36,7 +36,7 @@ export interface Backend {
   cleanup(): Promise<void>
 }
 
-export type BackendName = 'memory' | 'redis' | 'postgres'
+export type BackendName = 'memory' | 'adapter' | 'redis' | 'postgres'
 
 export const REDIS_URL = process.env.BATCHKIT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 export const POSTGRES_URL = process.env.BATCHKIT_TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
@@ -58,6 +58,7 @@ export async function testBackends(
   return Promise.all(
     names.map((name) => {
       if (name === 'memory') return memoryBackend(namespace)
+      if (name === 'adapter') return adapterBackend(namespace)
       if (name === 'redis') return redisBackend(namespace)
       return postgresBackend(namespace)
     }),
@@ -103,6 +104,36 @@ async function memoryBackend(namespace: string): Promise<Backend> {
     available: true,
     multiInstanceSafe: false,
     connect: () => new Keyv(),
+    cleanup: async () => undefined,
+  }
+}
+
+/**
+ * A Keyv storage adapter batchkit does not recognise (as `@keyv/sqlite`, `@keyv/mongo` or a user's
+ * own would be), kept in this process: batchkit keeps its lists in the store itself then. Every call
+ * is a separate, empty store, as for memory.
+ */
+async function adapterBackend(namespace: string): Promise<Backend> {
+  return {
+    name: 'adapter',
+    label: 'another Keyv adapter',
+    address: 'in process',
+    namespace,
+    available: true,
+    multiInstanceSafe: false,
+    connect() {
+      const data = new Map<string, unknown>()
+      return new Keyv({
+        store: {
+          get: async (key: string) => data.get(key),
+          set: async (key: string, value: unknown) => void data.set(key, value),
+          delete: async (key: string) => data.delete(key),
+          clear: async () => data.clear(),
+          on: () => undefined,
+        },
+        namespace,
+      })
+    },
     cleanup: async () => undefined,
   }
 }
