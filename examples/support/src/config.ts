@@ -8,9 +8,9 @@ export interface ExampleConfig {
   openaiApiKey: string | undefined
   /** `OPENAI_BASE_URL`: the upstream's base URL, `/v1` included. @default OpenAI's */
   openaiBaseURL: string | undefined
-  /** `BATCHKIT_STORE`: a Keyv connection URI (`redis://…`, `postgresql://…`); unset means in memory. */
+  /** `BATCHKIT_STORE`: a Keyv connection URI (`redis://…`, `postgresql://…`, `sqlite://…`); unset means in memory. */
   store: string | undefined
-  /** `BATCHKIT_POLL_INTERVAL_MS`: how soon the tracker first polls a new batch, and its step. @default batchkit's (5000) */
+  /** `BATCHKIT_POLL_INTERVAL_MS`: how soon the tracker first polls a new batch; later polls slow to a minute (or this, if longer). @default batchkit's (5000, growing to 5 minutes) */
   pollIntervalMs: number | undefined
   /** `BATCHKIT_FRESHNESS_MS`: how old a batch read from the store may be before a read refreshes it. @default batchkit's (5000) */
   freshnessMs: number | undefined

@@ -3,8 +3,8 @@ import type { ExampleConfig } from './config.js'
 
 /**
  * The kit options every example shares for events and pace: each event printed as one JSON line,
- * the tracker's pace from `BATCHKIT_POLL_INTERVAL_MS` (first poll after that long, then slower, up
- * to a minute), the reads' freshness window from `BATCHKIT_FRESHNESS_MS`, and with
+ * the tracker's pace from `BATCHKIT_POLL_INTERVAL_MS` (first poll after that long, each next 1.5 times
+ * longer, up to a minute or that value if longer; unset, batchkit's 5 s growing to 5 minutes), the reads' freshness window from `BATCHKIT_FRESHNESS_MS`, and with
  * `BATCHKIT_WEBHOOK_URL` one webhook endpoint for every owner, which may be on loopback.
  */
 export function exampleEventOptions(

@@ -1,8 +1,12 @@
 import KeyvPostgres from '@keyv/postgres'
 import KeyvRedis from '@keyv/redis'
+import KeyvSqlite from '@keyv/sqlite'
 import { Keyv } from 'keyv'
 
-/** A Keyv store from a connection URI: Redis, PostgreSQL, or memory when there is none. */
+/**
+ * A Keyv store from a connection URI: Redis, PostgreSQL, a SQLite file (`sqlite:///abs/path` or
+ * `sqlite://relative/path`), or memory when there is none. SQLite is for one instance only.
+ */
 export function storeFromUri(uri: string | undefined): Keyv {
   if (uri === undefined) return new Keyv()
   const scheme = parse(uri).protocol
@@ -10,8 +14,9 @@ export function storeFromUri(uri: string | undefined): Keyv {
   if (scheme === 'postgres:' || scheme === 'postgresql:') {
     return new Keyv(new KeyvPostgres({ uri }), { namespace: 'batchkit' })
   }
+  if (scheme === 'sqlite:') return new Keyv(new KeyvSqlite({ uri }), { namespace: 'batchkit' })
   throw new Error(
-    `BATCHKIT_STORE: unsupported store '${scheme}'; use redis://, rediss://, postgres:// or postgresql://`,
+    `BATCHKIT_STORE: unsupported store '${scheme}'; use redis://, rediss://, postgres://, postgresql:// or sqlite://`,
   )
 }
 

@@ -1,13 +1,16 @@
 import { once } from 'node:events'
+import { rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { serveNodeRequest } from '@batchkit/core'
 import { type RedisCommandClient, removePostgresTestData, removeRedisTestData } from '@batchkit/testkit'
 import type KeyvPostgres from '@keyv/postgres'
 import type KeyvRedis from '@keyv/redis'
 import OpenAI from 'openai'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { configFromEnv } from '../src/config.js'
 import { runDemo } from '../src/demo-flow.js'
 import { createExampleKit, type ExampleKit } from '../src/kit.js'
@@ -15,16 +18,20 @@ import { storeFromUri } from '../src/store.js'
 
 /**
  * The examples' own store path, exactly as they build it: `BATCHKIT_STORE` through
- * `configFromEnv`, `storeFromUri` (namespace `batchkit`) and `createExampleKit`, on real Redis and
- * PostgreSQL. What a client creates must come back in its lists, with usage once billed.
+ * `configFromEnv`, `storeFromUri` (namespace `batchkit`) and `createExampleKit`, on real Redis,
+ * PostgreSQL and a SQLite file. What a client creates must come back in its lists, with usage once billed.
  */
 
 const IN_CI = process.env.CI === 'true'
+const SQLITE_FILE = join(tmpdir(), `batchkit-example-${process.pid}-${Date.now().toString(36)}.sqlite`)
 const STORES = [
   { label: 'Redis', uri: process.env.BATCHKIT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' },
   { label: 'PostgreSQL', uri: process.env.BATCHKIT_TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test' },
+  { label: 'SQLite', uri: `sqlite://${SQLITE_FILE}` },
 ]
-const available = await Promise.all(STORES.map(({ uri }) => reachable(new URL(uri))))
+const available = await Promise.all(
+  STORES.map(({ uri }) => (uri.startsWith('sqlite:') ? true : reachable(new URL(uri)))),
+)
 
 describe.each(STORES.map((store, i) => ({ ...store, up: available[i] })))(
   'the example on BATCHKIT_STORE=$label',
@@ -39,11 +46,21 @@ describe.each(STORES.map((store, i) => ({ ...store, up: available[i] })))(
     const marks: string[] = [owner]
     const events: { id?: string }[] = []
     let example: ExampleKit
+    let closed = false
     let server: Server
     let baseURL: string
+    const warnings: (Error & { code?: string })[] = []
+    const stderr: string[] = []
+    const onWarning = (warning: Error) => warnings.push(warning)
+    const write = process.stderr.write.bind(process.stderr)
 
     beforeAll(async () => {
       if (!up) throw new Error(`${label} at ${uri} is not reachable, and CI=true requires it`)
+      process.on('warning', onWarning)
+      vi.spyOn(process.stderr, 'write').mockImplementation((chunk, ...rest) => {
+        stderr.push(String(chunk))
+        return write(chunk, ...(rest as []))
+      })
       const config = configFromEnv({
         PORT: '0',
         BATCHKIT_STORE: uri,
@@ -63,9 +80,11 @@ describe.each(STORES.map((store, i) => ({ ...store, up: available[i] })))(
     })
 
     afterAll(async () => {
+      process.off('warning', onWarning)
+      vi.restoreAllMocks()
       server?.closeAllConnections()
       await new Promise((resolve) => server?.close(resolve))
-      await example?.close()
+      if (!closed) await example?.close()
       if (up) await removeTestData(uri, [...marks, ...events.flatMap((e) => (e.id ? [e.id] : []))])
     })
 
@@ -122,11 +141,27 @@ describe.each(STORES.map((store, i) => ({ ...store, up: available[i] })))(
       expect(batch.error_file_id).toBeNull()
       expect((await client.batches.list()).data.map((b) => b.id)).toContain(created.id)
     })
+
+    it.runIf(label === 'SQLite')(
+      'warns at start that SQLite is for one instance, and closes the store after the kit without SQLITE_MISUSE',
+      async () => {
+        expect(example.kit.multiInstanceSafe).toBe(false)
+        expect(warnings.map((w) => w.code)).toContain('BATCHKIT_SINGLE_INSTANCE_STORE')
+        server.closeAllConnections()
+        await new Promise((resolve) => server.close(resolve))
+        closed = true
+        await example.close()
+        // Anything left running would touch the closed database within a few poll intervals.
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        expect(stderr.join('')).not.toMatch(/SQLITE_MISUSE|Database handle is closed/)
+      },
+    )
   },
 )
 
 /** Removes what this file wrote from the shared store, through the example's own store settings. */
 async function removeTestData(uri: string, marks: string[]): Promise<void> {
+  if (uri.startsWith('sqlite:')) return rm(SQLITE_FILE, { force: true })
   const keyv = storeFromUri(uri)
   try {
     if (uri.startsWith('redis')) {

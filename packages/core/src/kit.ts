@@ -16,7 +16,7 @@ import { IdempotencyKeys } from './intents/idempotency.js'
 import { type Intent, IntentLog } from './intents/intent-log.js'
 import { IntentReconciler, type ReconcileOptions } from './intents/reconciler.js'
 import { type Logger, SILENT_LOGGER } from './observability/logger.js'
-import { recordBatchCreated } from './observability/telemetry.js'
+import { observeGauges, recordBatchCreated } from './observability/telemetry.js'
 import { createPricing, type PriceOverride } from './pricing/cost.js'
 import { ProviderRegistry } from './providers/registry.js'
 import type { ModelRoute } from './providers/routing.js'
@@ -202,11 +202,16 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
       ? (model) => logger.warn({ model }, 'batchkit has no price for this model: its cost is null')
       : undefined,
   })
+  const queues = {
+    webhooks: new DueQueue(index, 'webhooks'),
+    callbacks: new DueQueue(index, 'outbox'),
+    tracking: new DueQueue(index, 'tracking'),
+  }
   const webhooks =
     options.webhooks &&
     new WebhookOutbox(resolveWebhookOptions(options.webhooks), {
       store,
-      queue: new DueQueue(index, 'webhooks'),
+      queue: queues.webhooks,
       leases,
       holder,
       reportError,
@@ -215,7 +220,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
   const outbox = new EventOutbox(
     options.callbacks ?? [],
     store,
-    new DueQueue(index, 'outbox'),
+    queues.callbacks,
     leases,
     holder,
     options.delivery ?? {},
@@ -297,19 +302,27 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
   tracker = new BatchTracker(
     batches,
     store,
-    new DueQueue(index, 'tracking'),
+    queues.tracking,
     leases,
     holder,
     finish,
     options.tracking ?? {},
     reportError,
     logger,
+    (provider) => providers.kindOf(provider),
   )
   if (options.tracking?.enabled !== false) {
     tracker.start()
     reconciler.start()
   }
   outbox.start()
+  const stopGauges = observeGauges({
+    openBatches: () => queues.tracking.size(),
+    eventsBacklog: async () => ({
+      ...(options.callbacks?.length ? { callbacks: await queues.callbacks.size() } : {}),
+      ...(webhooks ? { webhooks: await queues.webhooks.size() } : {}),
+    }),
+  })
 
   return {
     files,
@@ -320,6 +333,7 @@ export function createBatchKit(options: BatchKitOptions): BatchKit {
     budgets: { status: (owner, period) => budgets.status(owner, period) },
     spend: (query) => spend.report(query),
     close: once(async () => {
+      stopGauges()
       await Promise.all([tracker?.stop(), outbox.stop(), reconciler.stop(), batches.idle()])
       await Promise.all(nudges)
       await providers.close()

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { Readable } from 'node:stream'
 import { type FakeOpenAI, startFakeOpenAI } from '@batchkit/testkit'
 import { context, metrics, SpanKind, trace } from '@opentelemetry/api'
@@ -10,7 +11,7 @@ import {
 } from '@opentelemetry/sdk-metrics'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createBatchKit } from '../src/kit.js'
+import { type BatchKit, createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
 
 const spans = new InMemorySpanExporter()
@@ -111,5 +112,91 @@ it('reports a span per API call with its provider calls inside, and metrics of b
     for (const point of points) expect(point.attributes).toMatchObject({ ...genAi, provider: 'openai' })
   } finally {
     await kit.close()
+  }
+})
+
+/** The batchkit scope's metrics, collected now, by name. */
+async function collected() {
+  const { resourceMetrics } = await reader.collect()
+  const scopes = resourceMetrics.scopeMetrics.filter((scope) => scope.scope.name === 'batchkit')
+  return { scopes, metrics: new Map(scopes.flatMap((scope) => scope.metrics).map((m) => [m.descriptor.name, m])) }
+}
+
+/** Uploads one chat line and creates its batch, through the services. */
+async function createOneBatch(kit: BatchKit): Promise<string> {
+  const line = JSON.stringify({
+    custom_id: 'a',
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
+  })
+  const principal = { owner: 'default' }
+  const file = await kit.files.create(principal, {
+    purpose: 'batch',
+    filename: 'a.jsonl',
+    file: Readable.from([Buffer.from(`${line}\n`)]),
+  })
+  const batch = await kit.batches.create(principal, {
+    inputFileId: file.id,
+    endpoint: '/v1/chat/completions',
+    completionWindow: '24h',
+  })
+  return batch.id
+}
+
+it("names the tracer and meter with @batchkit/core's version", async () => {
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+  const api = spans.getFinishedSpans().find((s) => s.name === 'batchkit files.create')
+  expect(api?.instrumentationScope).toMatchObject({ name: 'batchkit', version })
+  const { scopes } = await collected()
+  expect(scopes.map((scope) => scope.scope.version)).toEqual(scopes.map(() => version))
+  expect(scopes.length).toBeGreaterThan(0)
+})
+
+it('gauges the open batches and the events waiting for their callbacks, and counts failed polls', async () => {
+  const kit = createBatchKit({
+    providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
+    tracking: { enabled: false },
+    callbacks: [
+      () => {
+        throw new Error('the receiver is down')
+      },
+    ],
+    delivery: { retryDelayMs: 60_000, pollIntervalMs: 10 },
+    onError: () => undefined,
+  })
+  try {
+    await createOneBatch(kit)
+    await createOneBatch(kit)
+    const gauge = async (name: string) => (await collected()).metrics.get(name)?.dataPoints ?? []
+    expect((await gauge('batchkit.batches.open')).map((p) => p.value)).toEqual([2])
+    expect((await gauge('batchkit.events.backlog')).map((p) => [p.attributes.queue, p.value])).toEqual([
+      ['callbacks', 2],
+    ])
+  } finally {
+    await kit.close()
+  }
+
+  const polling = createBatchKit({
+    providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
+    tracking: { initialIntervalMs: 10, tickMs: 10 },
+    freshnessMs: 10,
+    onError: () => undefined,
+  })
+  try {
+    await createOneBatch(polling)
+    fake.failNext({ status: 500, method: 'GET', pathPrefix: '/v1/batches/', times: 2 })
+    const errors = async () => (await collected()).metrics.get('batchkit.poll.errors')?.dataPoints ?? []
+    for (let i = 0; i < 200 && (await errors()).length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    const [point] = await errors()
+    expect(point?.value).toBeGreaterThanOrEqual(1)
+    expect(point?.attributes).toMatchObject({
+      provider: 'openai',
+      'gen_ai.provider.name': 'openai',
+      'gen_ai.request.model': 'gpt-4o-mini',
+      'error.type': 'upstream_error',
+    })
+  } finally {
+    await polling.close()
   }
 })

@@ -649,6 +649,44 @@ describe('files of every kind', () => {
   })
 })
 
+describe('integrity', () => {
+  const MISMATCH = /did not match its CRC32C checksum \(the bytes were damaged on the way\); try again\.$/
+
+  it('sends each upload with its CRC32C, so GCS refuses bytes damaged on the way, and keeps nothing', async () => {
+    const p = provider()
+    fake.corruptNext('upload')
+    const error = await rejection(p.uploadFile(uploadOf(pieces(JSONL.repeat(100), 4096))))
+    expect(error.status).toBe(502)
+    expect(error.code).toBe('upstream_checksum_mismatch')
+    expect(error.message).toMatch(/^An upload to the vertex provider's storage /)
+    expect(error.message).toMatch(MISMATCH)
+    expect(objectNames()).toEqual([])
+
+    const file = await p.uploadFile(uploadOf(pieces(JSONL)))
+    expect(await download(p, file.id)).toEqual(Buffer.from(JSONL))
+  })
+
+  it('deletes and refuses an object whose CRC32C is not that of the bytes sent, on a store that does not check', async () => {
+    await fake.close()
+    fake = await startFakeGcp({ project: PROJECT, location: LOCATION, buckets: [BUCKET], verifyUploadHashes: false })
+    fake.corruptNext('upload')
+    const error = await rejection(provider().uploadFile(uploadOf(pieces(JSONL))))
+    expect(error.code).toBe('upstream_checksum_mismatch')
+    expect(objectNames()).toEqual([])
+  })
+
+  it('fails a download whose bytes do not match the CRC32C GCS sent, at its end, and the next one passes', async () => {
+    const p = provider()
+    const file = await p.uploadFile(uploadOf(pieces(JSONL)))
+    fake.corruptNext('download')
+    const error = await rejection(download(p, file.id))
+    expect(error.code).toBe('upstream_checksum_mismatch')
+    expect(error.message).toMatch(/^A download from the vertex provider's storage /)
+    expect(error.message).toMatch(MISMATCH)
+    expect(await download(p, file.id)).toEqual(Buffer.from(JSONL))
+  })
+})
+
 describe('credentials', () => {
   it('asks a token function before every request, and never shows a token in an error', async () => {
     let calls = 0

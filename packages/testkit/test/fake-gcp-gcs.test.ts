@@ -245,6 +245,39 @@ describe('objects', () => {
     expect(object.md5Hash).toBe(md5(Buffer.from('123456789')))
   })
 
+  it("checks an upload's x-goog-hash as GCS does, and damages one upload or download when told", async () => {
+    const crc = Buffer.from('e3069283', 'hex').toString('base64')
+    const media = (name: string, hash: string) =>
+      gcs(`/upload/storage/v1/b/bkt/o?uploadType=media&name=${name}`, {
+        method: 'POST',
+        body: '123456789',
+        headers: { 'x-goog-hash': hash },
+      })
+    expect((await media('good', `crc32c=${crc},md5=${md5(Buffer.from('123456789'))}`)).status).toBe(200)
+    const refused = await media('bad', 'crc32c=AAAAAA==')
+    expect(refused.status).toBe(400)
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toBe(
+      `Provided CRC32C "AAAAAA==" doesn't match calculated CRC32C "${crc}".`,
+    )
+    expect(fake.objects.has('bkt/bad')).toBe(false)
+
+    const location = await startResumable('bkt', 'resumable')
+    fake.corruptNext('upload')
+    const last = await fetch(location, {
+      method: 'PUT',
+      body: '123456789',
+      headers: { 'content-range': 'bytes 0-8/9', 'x-goog-hash': `crc32c=${crc}` },
+    })
+    expect(last.status).toBe(400)
+    expect(fake.objects.has('bkt/resumable')).toBe(false)
+
+    fake.corruptNext('download')
+    const damaged = await gcs('/storage/v1/b/bkt/o/good?alt=media')
+    expect(damaged.headers.get('x-goog-hash')).toContain(`crc32c=${crc}`)
+    expect(await damaged.text()).not.toBe('123456789')
+    expect(await (await gcs('/storage/v1/b/bkt/o/good?alt=media')).text()).toBe('123456789')
+  })
+
   it('requires object names to be percent-encoded, slashes included', async () => {
     await upload('bkt', 'dir/x.jsonl', 'x')
     expect((await gcs('/storage/v1/b/bkt/o/dir/x.jsonl')).status).toBe(404)

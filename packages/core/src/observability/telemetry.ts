@@ -1,5 +1,6 @@
-import { metrics, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
+import { type BatchObservableCallback, metrics, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { BatchBilling } from '../types.js'
+import { VERSION } from '../version.js'
 
 /** The OpenTelemetry GenAI conventions' `gen_ai.provider.name` of each provider kind. */
 const GEN_AI_PROVIDER_NAMES: Record<string, string> = {
@@ -42,7 +43,7 @@ function metricAttributes(batch: BatchMetricAttributes): Record<string, string> 
 }
 
 // A no-op until the application registers an OpenTelemetry SDK (the tracer proxies to it then).
-const tracer = trace.getTracer('batchkit')
+const tracer = trace.getTracer('batchkit', VERSION)
 
 /**
  * Runs `work` in a span named `name`, marking it failed when `work` throws. Attributes name
@@ -67,7 +68,7 @@ export async function inSpan<T>(
 }
 
 // Looked up at each use: a meter taken before the application registers its SDK would stay a no-op.
-const meter = () => metrics.getMeter('batchkit')
+const meter = () => metrics.getMeter('batchkit', VERSION)
 
 /** Counts a created batch. */
 export function recordBatchCreated(batch: BatchMetricAttributes): void {
@@ -95,4 +96,46 @@ export function recordBatchFinished(batch: BatchMetricAttributes & { status: str
       attributes,
     )
   }
+}
+
+/** Counts a poll of a batch that failed (its provider or the store); the batch is polled again later. */
+export function recordPollError(batch: BatchMetricAttributes, errorType: string): void {
+  meter()
+    .createCounter('batchkit.poll.errors', { description: 'Polls of a batch that failed; it is polled again later' })
+    .add(1, { ...metricAttributes(batch), 'error.type': errorType })
+}
+
+/** What the gauges read, from the store: the same counts from every instance that shares it. */
+export interface GaugeSources {
+  /** Batches being followed to their end. */
+  openBatches(): Promise<number>
+  /** Event deliveries waiting, by queue (`callbacks`, `webhooks`). */
+  eventsBacklog(): Promise<Record<string, number>>
+}
+
+/**
+ * Observable gauges `batchkit.batches.open` and `batchkit.events.backlog`, read from `sources` at each
+ * collection; resolves nothing and observes nothing when the store fails then. Registered on the meter
+ * of the SDK registered at the time: register the SDK before creating the kit. Returns how to remove them.
+ */
+export function observeGauges(sources: GaugeSources): () => void {
+  const m = meter()
+  const open = m.createObservableGauge('batchkit.batches.open', {
+    description: 'Open batches: batches being followed to their end, in the store',
+    unit: '{batch}',
+  })
+  const backlog = m.createObservableGauge('batchkit.events.backlog', {
+    description: 'Event deliveries waiting in the store, by queue',
+    unit: '{event}',
+  })
+  const observe: BatchObservableCallback = async (result) => {
+    const [batches, events] = await Promise.all([
+      sources.openBatches().catch(() => undefined),
+      sources.eventsBacklog().catch(() => undefined),
+    ])
+    if (batches !== undefined) result.observe(open, batches)
+    for (const [queue, count] of Object.entries(events ?? {})) result.observe(backlog, count, { queue })
+  }
+  m.addBatchObservableCallback(observe, [open, backlog])
+  return () => m.removeBatchObservableCallback(observe, [open, backlog])
 }

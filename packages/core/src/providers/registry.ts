@@ -57,6 +57,11 @@ export class ProviderRegistry {
     return provider
   }
 
+  /** The kind of a configured provider (`openai`, `azure`, `vertex`); the name itself for one no longer configured. */
+  kindOf(name: string): string {
+    return this.byName.get(name)?.kind ?? name
+  }
+
   /**
    * The provider for a new upload whose requests name `model` (undefined for other files), by the
    * model list, or the one the client asked for; with the name the provider knows the model by.

@@ -1,5 +1,7 @@
 import { idOfSortKey, type OrderedIndex, sortKey } from './ordered-index.js'
 
+const SIZE_PAGE = 1000
+
 /** An entry of a {@link DueQueue}: what is due, and the key to remove it by. */
 export interface DueEntry {
   id: string
@@ -28,6 +30,25 @@ export class DueQueue {
 
   async remove(key: string): Promise<void> {
     await this.index.remove(this.list, key)
+  }
+
+  /**
+   * How many ids are scheduled, each once (a reschedule cut short can leave an id twice). Reads the
+   * whole list, a page at a time: for gauges, not for hot paths.
+   */
+  async size(): Promise<number> {
+    const ids = new Set<string>()
+    let after: string | undefined
+    for (;;) {
+      const keys = await this.index.range(this.list, {
+        ...(after === undefined ? {} : { after }),
+        limit: SIZE_PAGE,
+        order: 'asc',
+      })
+      for (const key of keys.slice(0, SIZE_PAGE)) ids.add(idOfSortKey(key))
+      if (keys.length <= SIZE_PAGE) return ids.size
+      after = keys[SIZE_PAGE - 1]
+    }
   }
 
   /** Up to `limit` entries due by `nowMs`, earliest first. */

@@ -1,6 +1,7 @@
 import type { BatchService } from '../batches/service.js'
 import { isApiError } from '../errors.js'
 import type { Logger } from '../observability/logger.js'
+import { recordPollError } from '../observability/telemetry.js'
 import type { DueQueue } from '../store/due-queue.js'
 import type { LeaseStore } from '../store/leases.js'
 import type { RecordStore } from '../store/records.js'
@@ -73,6 +74,8 @@ export class BatchTracker {
     options: TrackingOptions,
     private readonly reportError: (error: unknown, context: string) => void,
     private readonly logger: Logger,
+    /** A provider's kind, for the poll error counter's attributes. */
+    private readonly providerKind: (provider: string) => string = (provider) => provider,
   ) {
     this.options = {
       initialIntervalMs: options.initialIntervalMs ?? 5000,
@@ -148,6 +151,15 @@ export class BatchTracker {
           : await this.batches.refreshIfStale(stored)
       } catch (error) {
         this.reportError(error, `polling ${id}`)
+        recordPollError(
+          {
+            provider: stored.provider,
+            providerKind: this.providerKind(stored.provider),
+            model: stored.model,
+            endpoint: stored.endpoint,
+          },
+          isApiError(error) ? (error.code ?? error.type) : '_OTHER',
+        )
         const notFound = isApiError(error) && error.code === 'upstream_not_found' ? (state.notFound ?? 0) + 1 : 0
         if (notFound < NOT_FOUND_LIMIT) {
           await this.reschedule(id, { ...state, notFound })

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { rm, truncate, writeFile } from 'node:fs/promises'
+import { open, rm, truncate, writeFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { GoogleError, invalidArgument, noRoute, sendJson } from './errors.js'
-import type { GcsStore } from './storage.js'
-import type { FakeGcsObject } from './types.js'
+import { type GcsStore, type UploadHashes, uploadHashes } from './storage.js'
+import type { FakeGcsCorruption, FakeGcsObject } from './types.js'
 
 /** Largest JSON metadata body of an upload initiation. */
 const MAX_METADATA_BYTES = 1024 * 1024
@@ -33,6 +34,10 @@ export interface GcsContext {
   /** Non-final chunks are persisted up to a multiple of this. */
   chunkBytes: number
   sessions: Map<string, UploadSession>
+  /** Whether an upload's `x-goog-hash` is checked. */
+  verifyUploadHashes: boolean
+  /** Damage queued by `corruptNext`, taken first come first served. */
+  corruptions: FakeGcsCorruption[]
 }
 
 const BUCKET_OBJECTS = /^\/(?:upload\/)?storage\/v1\/b\/([^/]+)\/o$/
@@ -172,7 +177,7 @@ async function putChunk(ctx: GcsContext, req: IncomingMessage, res: ServerRespon
     } else if (status) {
       if ((await drain(req)) > 0) throw invalidArgument('A Content-Range of bytes */… takes an empty body.')
       const declared = status[1] === '*' ? undefined : Number(status[1])
-      if (declared !== undefined && declared === session.persisted) return finish(ctx, res, session)
+      if (declared !== undefined && declared === session.persisted) return finish(ctx, req, res, session)
       if (declared !== undefined && declared < session.persisted) {
         throw invalidArgument(`The total ${declared} is less than the ${session.persisted} bytes already persisted.`)
       }
@@ -220,7 +225,7 @@ async function putChunk(ctx: GcsContext, req: IncomingMessage, res: ServerRespon
   if (total !== undefined && size > total) return rollback(`The upload exceeds its declared total of ${total} bytes.`)
   if (total !== undefined && size === total) {
     session.persisted = size
-    return finish(ctx, res, session)
+    return finish(ctx, req, res, session)
   }
   const aligned = Math.floor(size / ctx.chunkBytes) * ctx.chunkBytes
   if (aligned !== size) await truncate(session.path, aligned)
@@ -236,15 +241,63 @@ function resumeIncomplete(res: ServerResponse, session: UploadSession): void {
   res.end()
 }
 
-async function finish(ctx: GcsContext, res: ServerResponse, session: UploadSession): Promise<void> {
-  session.result = await ctx.store.commit(
-    session.bucket,
-    session.name,
-    session.path,
-    session.contentType,
-    session.metadata,
-  )
+/** Makes the object of a complete upload; the last request's `x-goog-hash` is checked, as GCS does. */
+async function finish(
+  ctx: GcsContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  session: UploadSession,
+): Promise<void> {
+  await corruptIfAsked(ctx, session.path)
+  try {
+    session.result = await ctx.store.commit(
+      session.bucket,
+      session.name,
+      session.path,
+      session.contentType,
+      session.metadata,
+      expectedHashes(ctx, req),
+    )
+  } catch (error) {
+    // A refused upload is over: GCS keeps nothing of it.
+    ctx.sessions.delete(session.id)
+    throw error
+  }
   sendJson(res, 200, ctx.store.resource(session.result))
+}
+
+function expectedHashes(ctx: GcsContext, req: IncomingMessage): UploadHashes | undefined {
+  return ctx.verifyUploadHashes ? uploadHashes(req.headers['x-goog-hash']) : undefined
+}
+
+/** Flips the first byte of the file at `path` when an upload's corruption is queued. */
+async function corruptIfAsked(ctx: GcsContext, path: string): Promise<void> {
+  const at = ctx.corruptions.indexOf('upload')
+  if (at === -1) return
+  ctx.corruptions.splice(at, 1)
+  const file = await open(path, 'r+')
+  try {
+    const byte = Buffer.alloc(1)
+    if ((await file.read(byte, 0, 1, 0)).bytesRead === 1) await file.write(Buffer.from([byte[0]! ^ 0xff]), 0, 1, 0)
+  } finally {
+    await file.close()
+  }
+}
+
+/** A stream that flips the first byte passing through it. */
+function flipFirstByte(): Transform {
+  let first = true
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (first && chunk.length > 0) {
+        first = false
+        const copy = Buffer.from(chunk)
+        copy[0] = copy[0]! ^ 0xff
+        return done(null, copy)
+      }
+      done(null, chunk)
+    },
+  })
 }
 
 /** `DELETE <session URI>`: abandons the upload with GCS's 499. */
@@ -274,11 +327,14 @@ async function simpleUpload(
   const temp = ctx.store.tempPath()
   try {
     await pipeline(req, createWriteStream(temp))
+    await corruptIfAsked(ctx, temp)
     const object = await ctx.store.commit(
       bucket,
       name,
       temp,
       headerString(req, 'content-type') ?? 'application/octet-stream',
+      undefined,
+      expectedHashes(ctx, req),
     )
     sendJson(res, 200, ctx.store.resource(object))
   } finally {
@@ -305,7 +361,10 @@ async function download(
     'x-goog-hash': `crc32c=${object.crc32c},md5=${object.md5Hash}`,
     'x-goog-stored-content-length': object.size,
   })
-  await pipeline(createReadStream(object.path), res)
+  const at = ctx.corruptions.indexOf('download')
+  if (at === -1) return pipeline(createReadStream(object.path), res)
+  ctx.corruptions.splice(at, 1)
+  await pipeline(createReadStream(object.path), flipFirstByte(), res)
 }
 
 /** `GET /storage/v1/b/{bucket}/o?prefix=&delimiter=&maxResults=&pageToken=`. */

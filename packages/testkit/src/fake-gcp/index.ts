@@ -4,6 +4,7 @@ export type {
   FakeGcp,
   FakeGcpOptions,
   FakeGcpRequest,
+  FakeGcsCorruption,
   FakeGcsObject,
   FakeJobOutcome,
   FakeVertexJob,

@@ -27,7 +27,8 @@ const DEFAULT_CHUNK_BYTES = 256 * 1024
  *
  * GCS: resumable uploads (`POST /upload/storage/v1/b/{bucket}/o?uploadType=resumable` → `Location`; `PUT`
  * chunks with `Content-Range`, 308 with `Range` until the last one), simple media uploads, object metadata,
- * `?alt=media` downloads, list with `prefix`/`delimiter`/paging, delete.
+ * `?alt=media` downloads (with `x-goog-hash`), list with `prefix`/`delimiter`/paging, delete. An upload's
+ * `x-goog-hash` is checked against the bytes received; `corruptNext` damages one upload or download.
  *
  * Vertex: create (the body is checked; a publisher model id with a slash is a 404), get (one step per poll:
  * PENDING → RUNNING → SUCCEEDED), list with a filter subset, `:cancel` (answers `{}`; the job ends CANCELLED
@@ -55,7 +56,14 @@ export async function startFakeGcp(options: FakeGcpOptions = {}): Promise<FakeGc
   const store = new GcsStore(dataDir, options.buckets ? new Set(options.buckets) : undefined, () => gcsOrigin)
   await store.init()
   const runner = new JobRunner(store, dataDir, progress)
-  const gcs: GcsContext = { store, origin: () => gcsOrigin, chunkBytes, sessions: new Map() }
+  const gcs: GcsContext = {
+    store,
+    origin: () => gcsOrigin,
+    chunkBytes,
+    sessions: new Map(),
+    verifyUploadHashes: options.verifyUploadHashes ?? true,
+    corruptions: [],
+  }
   const vertex: VertexContext = { runner, project: options.project, location: options.location }
   const faults = new Faults()
   const requests: FakeGcpRequest[] = []
@@ -137,6 +145,9 @@ export async function startFakeGcp(options: FakeGcpOptions = {}): Promise<FakeGc
     nextJob: (outcome) => runner.nextJob(outcome),
     setJobState: (jobId, state) => runner.force(jobId, state),
     failNext: (opts) => faults.add(opts),
+    corruptNext: (what) => {
+      gcs.corruptions.push(what)
+    },
     async readObject(bucket, name) {
       const object = store.get(bucket, name)
       if (!object) throw new Error(`No object gs://${bucket}/${name}`)

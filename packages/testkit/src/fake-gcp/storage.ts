@@ -6,6 +6,24 @@ import { Crc32c } from './crc32c.js'
 import { GoogleError, noSuchBucket, noSuchObject } from './errors.js'
 import type { FakeGcsObject } from './types.js'
 
+/** The hashes an upload's `x-goog-hash` states, checked when it is stored. */
+export interface UploadHashes {
+  crc32c?: string
+  md5?: string
+}
+
+/** `crc32c=…,md5=…` as {@link UploadHashes}; undefined without the header. */
+export function uploadHashes(header: string | string[] | undefined): UploadHashes | undefined {
+  if (header === undefined) return undefined
+  const hashes: UploadHashes = {}
+  for (const part of [header].flat().flatMap((value) => value.split(','))) {
+    const at = part.indexOf('=')
+    const name = part.slice(0, at).trim().toLowerCase()
+    if (at > 0 && (name === 'crc32c' || name === 'md5')) hashes[name] = part.slice(at + 1).trim()
+  }
+  return hashes
+}
+
 /** The objects of the fake GCS: bytes on disk, metadata in memory. Shared by the GCS routes and the job runner. */
 export class GcsStore {
   readonly objects = new Map<string, FakeGcsObject>()
@@ -51,6 +69,7 @@ export class GcsStore {
     tempPath: string,
     contentType: string,
     metadata?: Record<string, string>,
+    expected?: UploadHashes,
   ): Promise<FakeGcsObject> {
     this.checkBucket(bucket)
     if (name === '' || Buffer.byteLength(name) > 1024) throw new GoogleError(400, 'Invalid object name.')
@@ -61,6 +80,20 @@ export class GcsStore {
       md5.update(chunk as Buffer)
       crc.update(chunk as Buffer)
       size += (chunk as Buffer).length
+    }
+    const hashes = { crc32c: crc.base64(), md5: md5.digest('base64') }
+    for (const [algorithm, label] of [
+      ['crc32c', 'CRC32C'],
+      ['md5', 'MD5'],
+    ] as const) {
+      const provided = expected?.[algorithm]
+      if (provided !== undefined && provided !== hashes[algorithm]) {
+        await rm(tempPath, { force: true })
+        throw new GoogleError(
+          400,
+          `Provided ${label} "${provided}" doesn't match calculated ${label} "${hashes[algorithm]}".`,
+        )
+      }
     }
     const generation = this.nextGeneration()
     const path = join(this.dataDir, 'objects', `${generation}-${randomBytes(6).toString('hex')}`)
@@ -73,8 +106,8 @@ export class GcsStore {
       size,
       contentType,
       generation,
-      md5Hash: md5.digest('base64'),
-      crc32c: crc.base64(),
+      md5Hash: hashes.md5,
+      crc32c: hashes.crc32c,
       timeCreated: now,
       updated: now,
       ...(metadata && Object.keys(metadata).length > 0 ? { metadata } : {}),

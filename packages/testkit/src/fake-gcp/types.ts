@@ -110,7 +110,16 @@ export interface FakeGcpOptions {
    * (the 308 `Range` says how far), like GCS's 256 KiB. Default 262144.
    */
   resumableChunkBytes?: number
+  /**
+   * Whether an upload's `x-goog-hash` (`crc32c=…`, `md5=…`, sent with a simple upload or the last chunk of a
+   * resumable one) is checked against the bytes received, refusing a mismatch with GCS's 400. Default true;
+   * false plays a store that does not check, so the client's own check of the object it gets back is what stands.
+   */
+  verifyUploadHashes?: boolean
 }
+
+/** What {@link FakeGcp.corruptNext} damages: the bytes of the next upload stored, or of the next media download sent. */
+export type FakeGcsCorruption = 'upload' | 'download'
 
 /** One request the fake received. */
 export interface FakeGcpRequest {
@@ -141,6 +150,12 @@ export interface FakeGcp {
   setJobState(jobId: string, state: VertexJobState): void
   /** Injects failures with Google's error bodies (before authentication), like the fake OpenAI's `failNext`. */
   failNext(opts: FailNextOptions): void
+  /**
+   * Flips one byte of the next upload the fake stores (before it checks `x-goog-hash`, as if damaged on the
+   * way), or of the next media download it sends (its `x-goog-hash` still that of the stored bytes).
+   * Queued: each call applies to one upload or download.
+   */
+  corruptNext(what: FakeGcsCorruption): void
   /** The bytes of an object (test helper; throws if there is none). */
   readObject(bucket: string, name: string): Promise<Buffer>
   /** Stops both servers and removes the default data directory. */

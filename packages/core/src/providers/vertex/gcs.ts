@@ -1,9 +1,11 @@
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiError, isApiError } from '../../errors.js'
+import { Crc32c } from '../../util/crc32c.js'
 import { jitter } from '../../util/jitter.js'
 import type { ProviderDownload } from '../types.js'
 import { asObject, type ErrorMapper, type GoogleHttp, NO_RETRY, PROVIDER, readJson } from './http.js'
+import { checksumRefusal, uploadHashHeader, verifiedDownload, verifyUploaded } from './integrity.js'
 
 /** GCS's granularity of resumable upload chunks: every chunk but the last is a multiple of it. */
 export const GCS_CHUNK_GRANULE = 256 * 1024
@@ -16,6 +18,8 @@ export interface GcsObject {
   /** RFC 3339. */
   timeCreated: string | null
   generation: string | null
+  /** GCS's CRC32C of the bytes (base64, big-endian); null when the answer leaves it out. */
+  crc32c: string | null
   metadata: Record<string, string>
 }
 
@@ -92,7 +96,11 @@ export class GcsClient {
     }
   }
 
-  /** The object's bytes as a stream, with the length GCS states; a missing object is `upstream_not_found`. */
+  /**
+   * The object's bytes as a stream, with the length GCS states; a missing object is `upstream_not_found`.
+   * The stream is checked against the object's checksum as it passes and ends with
+   * `upstream_checksum_mismatch` in place of its end when the bytes were damaged.
+   */
   async download(bucket: string, name: string, signal?: AbortSignal): Promise<ProviderDownload> {
     const response = await this.http.send('GET', `${this.objectUrl(bucket, name)}?alt=media`, {
       signal,
@@ -100,7 +108,10 @@ export class GcsClient {
       headers: { accept: '*/*', 'accept-encoding': 'identity' },
     })
     const length = Number(response.headers['content-length'])
-    return { body: response.body, bytes: Number.isSafeInteger(length) ? length : null }
+    return {
+      body: verifiedDownload(response.body, response.headers),
+      bytes: Number.isSafeInteger(length) ? length : null,
+    }
   }
 
   /** Every object whose name starts with `prefix`, page after page. */
@@ -128,7 +139,7 @@ export class GcsClient {
     }
   }
 
-  /** A small object in one request (`uploadType=media`). */
+  /** A small object in one request (`uploadType=media`), with its CRC32C for GCS to check. */
   async put(
     bucket: string,
     name: string,
@@ -137,14 +148,17 @@ export class GcsClient {
   ): Promise<GcsObject> {
     const query = new URLSearchParams({ uploadType: 'media', name })
     if (options.ifAbsent) query.set('ifGenerationMatch', '0')
+    const crc = new Crc32c().update(bytes)
     try {
       const response = await this.http.send('POST', `${this.uploadUrl(bucket)}?${query}`, {
         body: bytes,
-        headers: { 'content-type': options.contentType },
+        headers: { 'content-type': options.contentType, 'x-goog-hash': uploadHashHeader(crc) },
         signal: options.signal,
         mapError: bucketNotFound,
       })
-      return toObject(await readJson(response))
+      const object = toObject(await readJson(response))
+      await this.unlessIntact(object, crc, options.signal)
+      return object
     } catch (error) {
       if (options.ifAbsent && isPreconditionFailed(error)) return this.existing(bucket, name, options.signal)
       throw error
@@ -158,6 +172,10 @@ export class GcsClient {
    * and one incoming piece are held. Nothing more is read from `source` while a chunk is on its way
    * (backpressure). A chunk that fails for a transient reason (5xx, 429, a lost connection) is retried after
    * asking GCS how much it has. Any failure cancels the session, so GCS keeps nothing.
+   *
+   * The bytes' CRC32C is computed as they stream and sent with the last chunk (`x-goog-hash`), so GCS refuses
+   * to make an object of damaged bytes; the object GCS answers with must state that CRC32C too, or it is
+   * deleted and the upload fails with `upstream_checksum_mismatch`.
    */
   async upload(
     bucket: string,
@@ -176,6 +194,7 @@ export class GcsClient {
               ? piece
               : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength)
         if (bytes.length === 0) continue
+        session.crc.update(bytes)
         pending.parts.push(bytes)
         pending.length += bytes.length
         while (pending.length >= this.chunkBytes) {
@@ -229,8 +248,24 @@ export class GcsClient {
     return object
   }
 
-  /** Sends one PUT to a session URI (no bearer token: the URI is the credential). */
-  sessionPut(sessionUri: string, bytes: Bytes, contentRange: string, signal: AbortSignal | undefined) {
+  /**
+   * Deletes an object just written whose CRC32C is not that of the bytes sent, and fails; GCS had checked
+   * them, so this is a last line against a store that does not.
+   */
+  async unlessIntact(object: GcsObject, sent: Crc32c, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      verifyUploaded(object, sent)
+    } catch (error) {
+      await this.delete(object.bucket, object.name, signal).catch(() => undefined)
+      throw error
+    }
+  }
+
+  /**
+   * Sends one PUT to a session URI (no bearer token: the URI is the credential); `hash` is the
+   * `x-goog-hash` of the whole object, for the last chunk.
+   */
+  sessionPut(sessionUri: string, bytes: Bytes, contentRange: string, signal: AbortSignal | undefined, hash?: string) {
     return this.http.send('PUT', sessionUri, {
       // The pieces as they are, never copied into one buffer.
       body: bytes.length === 0 ? '' : Readable.from(bytes.parts, { objectMode: false }),
@@ -238,6 +273,7 @@ export class GcsClient {
         'content-range': contentRange,
         'content-type': 'application/octet-stream',
         'content-length': String(bytes.length),
+        ...(hash === undefined ? {} : { 'x-goog-hash': hash }),
       },
       auth: false,
       streaming: true,
@@ -269,12 +305,16 @@ export class GcsClient {
 /** One resumable upload: the session URI, the offset GCS has acknowledged, retries. */
 class ResumableSession {
   started = false
+  /** The CRC32C of every byte read from the source so far. */
+  readonly crc = new Crc32c()
   private uri: string | null = null
   /** The object is already there (an `ifAbsent` upload that lost the race). */
   private exists = false
   /** Bytes GCS has kept. */
   private offset = 0
   private done = false
+  /** The last chunk was sent: GCS may have made the object even if its answer never arrived. */
+  private finishing = false
 
   constructor(
     private readonly gcs: GcsClient,
@@ -308,13 +348,16 @@ class ResumableSession {
     if (this.exists) return this.gcs.existing(this.bucket, this.name, this.options.signal)
     let remaining = rest
     let stalled = 0
+    this.finishing = true
     for (;;) {
       const total = this.offset + remaining.length
       const range = remaining.length === 0 ? `bytes */${total}` : `bytes ${this.offset}-${total - 1}/${total}`
-      const answer = await this.put(remaining, range)
+      const answer = await this.put(remaining, range, uploadHashHeader(this.crc))
       if (answer.kind === 'done') {
         this.done = true
-        return answer.object ?? this.gcs.existing(this.bucket, this.name, this.options.signal)
+        if (!answer.object) return this.gcs.existing(this.bucket, this.name, this.options.signal)
+        await this.gcs.unlessIntact(answer.object, this.crc, this.options.signal)
+        return answer.object
       }
       const before = this.offset
       this.acknowledge(answer.kept, before, remaining.length)
@@ -323,12 +366,17 @@ class ResumableSession {
     }
   }
 
-  /** Abandons the session, best effort: GCS drops unfinished sessions after a week anyway. */
+  /**
+   * Abandons the session, best effort: GCS drops unfinished sessions after a week anyway. A session whose
+   * last chunk went out may have made the object already (an abort or a lost answer): that is deleted too,
+   * unless the upload was `ifAbsent`, whose object may be another writer's.
+   */
   async cancel(): Promise<void> {
     if (this.uri === null || this.done) return
     const uri = this.uri
     this.uri = null
     await this.gcs.cancelSession(uri).catch(() => undefined)
+    if (this.finishing && !this.options.ifAbsent) await this.gcs.delete(this.bucket, this.name).catch(() => undefined)
   }
 
   private async start(): Promise<void> {
@@ -349,11 +397,12 @@ class ResumableSession {
   private async put(
     body: Bytes,
     range: string,
+    hash?: string,
   ): Promise<{ kind: 'done'; object: GcsObject | null } | { kind: 'incomplete'; kept: number }> {
     const uri = this.uri!
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.answerOf(await this.gcs.sessionPut(uri, body, range, this.options.signal))
+        return await this.answerOf(await this.gcs.sessionPut(uri, body, range, this.options.signal, hash))
       } catch (error) {
         const delay = RETRY_DELAYS_MS[attempt]
         if (delay === undefined || this.options.signal?.aborted || !isTransient(error)) {
@@ -411,6 +460,7 @@ export function toObject(value: unknown): GcsObject {
     size: Number.isSafeInteger(size) && size >= 0 ? size : 0,
     timeCreated: typeof object.timeCreated === 'string' ? object.timeCreated : null,
     generation: typeof object.generation === 'string' ? object.generation : null,
+    crc32c: typeof object.crc32c === 'string' ? object.crc32c : null,
     metadata,
   }
 }
@@ -439,6 +489,8 @@ function isTransient(error: unknown): boolean {
 
 /** A bucket that does not exist is a configuration problem; GCS answers 404 for it when an upload starts. */
 const bucketNotFound: ErrorMapper = (error) => {
+  const refused = checksumRefusal(error)
+  if (refused) return refused
   if (error.statusCode === 404) {
     return new ApiError(
       502,
@@ -466,6 +518,8 @@ function protocolError(what: string): ApiError {
 /** A session PUT: 412 is a conditional write that lost; 5xx, 429 and 408 are marked for a retry. */
 const sessionErrors: ErrorMapper = (error) => {
   if (error.statusCode === 412) return preconditionFailed()
+  const refused = checksumRefusal(error)
+  if (refused) return refused
   if (error.statusCode >= 500 || error.statusCode === 429 || error.statusCode === 408) {
     const mapped = new ApiError(503, `The ${PROVIDER} provider's storage is unavailable; try again later.`, {
       code: 'upstream_unavailable',
