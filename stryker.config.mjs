@@ -28,6 +28,8 @@ export default {
   // A busy machine runs a mutant's tests slower than the dry run did; a timeout must mean a real hang.
   timeoutMS: 10_000,
   timeoutFactor: 2,
+  // The first pass runs every test; on a busy 2-core machine it can take longer than Stryker's 5 minutes.
+  dryRunTimeoutMinutes: 20,
   incremental: true,
   incrementalFile: '.tmp/mutation/incremental.json',
   reporters: ['html', 'json', 'clear-text', 'progress'],

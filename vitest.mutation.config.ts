@@ -39,6 +39,10 @@ export default defineConfig({
       // The Vertex provider is not mutated, and one of its timing-bound tests fails now and then on a loaded
       // machine, which stops a whole Stryker run in its first pass.
       'packages/core/test/vertex-provider.test.ts',
+      // 120,000 requests through the split provider (not mutated): under coverage instrumentation on a busy
+      // machine it passes its 2-minute limit, which stops a whole run in its first pass. The validator and
+      // aggregation it passes through are covered by their own and the HTTP tests.
+      'packages/core/test/big-jobs.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
