@@ -40,14 +40,15 @@ interface Setup {
 /** A queue whose attempts answer `outcome`, polled every 5 ms, and what it was asked and reported. */
 function setup(
   outcome: (id: string, state: State) => Promise<AttemptOutcome<State>> = async () => ({ done: true }),
-  overrides: { queue?: DueQueue } = {},
+  overrides: { queue?: (queue: DueQueue) => DueQueue } = {},
 ): Setup {
   const store = new Keyv()
   const { index, leases } = coordinationFor(store)
   const errors: Setup['errors'] = []
   const reportError = (error: unknown, context: string) => void errors.push({ error, context })
   const records = new RecordStore(store, index, new StoreGuard(5000, reportError))
-  const queue = overrides.queue ?? new DueQueue(index, 'deliveries')
+  const own = new DueQueue(index, 'deliveries')
+  const queue = overrides.queue?.(own) ?? own
   const attempts: Setup['attempts'] = []
   const deliveries = new DeliveryQueue<State>({
     kinds: { pending: 'event', done: 'event-done' },
@@ -201,9 +202,53 @@ describe('a delivery queue', () => {
     }
   })
 
+  it('has at most 100 attempts under way, and starts the next as soon as one ends', async () => {
+    const releases = new Map<string, () => void>()
+    let reads = 0
+    const s = setup(
+      async (id) => {
+        await new Promise<void>((resolve) => releases.set(id, resolve))
+        return { done: true }
+      },
+      {
+        queue: (queue) =>
+          Object.assign(Object.create(queue) as DueQueue, {
+            due: (nowMs: number, limit: number) => {
+              reads++
+              return queue.due(nowMs, limit)
+            },
+          }),
+      },
+    )
+    s.deliveries.start()
+    try {
+      const ids = Array.from({ length: 101 }, (_, i) => `d${String(i).padStart(3, '0')}`)
+      for (const id of ids) await s.deliveries.enqueue(id, { n: 1 })
+      await until('100 attempts under way', () => s.attempts.length === 100)
+      await somePolls()
+      // Full: polls read nothing from the store until an attempt ends.
+      const readsWhenFull = reads
+      await somePolls()
+      expect(reads).toBe(readsWhenFull)
+      expect(s.attempts).toHaveLength(100)
+      expect(s.attempts.map((a) => a.id)).not.toContain('d100')
+      releases.get('d000')?.()
+      await until('the 101st attempt', () => s.attempts.length === 101)
+      expect(s.attempts.at(-1)?.id).toBe('d100')
+      // Another one ends while 100 are under way again: a new delivery takes its place.
+      releases.get('d001')?.()
+      await s.deliveries.enqueue('late', { n: 2 })
+      await until('the late attempt', () => s.attempts.length === 102)
+      expect(s.attempts.at(-1)?.id).toBe('late')
+    } finally {
+      for (const release of releases.values()) release()
+      await s.deliveries.stop()
+    }
+  })
+
   it("reports a failed poll and a failed delivery with what it was doing, and keeps the delivery's record", async () => {
     const failing = setup(undefined, {
-      queue: { due: async () => Promise.reject(new Error('store down')) } as unknown as DueQueue,
+      queue: () => ({ due: async () => Promise.reject(new Error('store down')) }) as unknown as DueQueue,
     })
     failing.deliveries.start()
     await until('the poll reported', () => failing.errors.length > 0)

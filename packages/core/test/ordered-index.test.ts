@@ -1,8 +1,8 @@
 import type KeyvPostgres from '@keyv/postgres'
-import type { Keyv } from 'keyv'
+import { Keyv } from 'keyv'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { coordinationFor } from '../src/store/create-index.js'
-import type { OrderedIndex } from '../src/store/ordered-index.js'
+import { idOfSortKey, type OrderedIndex, sortKey } from '../src/store/ordered-index.js'
 import { PostgresIndex, type SqlQuery } from '../src/store/postgres-index.js'
 import { testBackends, useBackend } from './support/backends.js'
 
@@ -106,4 +106,56 @@ describe.each(backends)('the ordered index of $label', (backend) => {
       expect(() => new PostgresIndex(query, '', `a${'b'.repeat(62)}`)).not.toThrow()
     })
   }
+})
+
+describe('sort keys', () => {
+  it('sort by time whatever the number of digits, and give back the id', () => {
+    const keys = [sortKey(10, 'b'), sortKey(9, 'z'), sortKey(1_000_000_000_000, 'a'), sortKey(99, 'a:b')]
+    expect(keys.sort()).toEqual(['000000000000009:z', '000000000000010:b', '000000000000099:a:b', '001000000000000:a'])
+    expect(keys.map(idOfSortKey)).toEqual(['z', 'b', 'a:b', 'a'])
+  })
+})
+
+describe('the index kept in another Keyv adapter', () => {
+  /** A store that answers after a few milliseconds, as one over a network or a disk does, counting writes. */
+  function slowStore() {
+    const entries = new Map<string, unknown>()
+    const writes = { count: 0 }
+    const later = <T>(value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), 3))
+    const keyv = new Keyv({
+      store: {
+        get: (key: string) => later(entries.get(key)),
+        set: (key: string, value: unknown) => {
+          writes.count++
+          return later(void entries.set(key, value))
+        },
+        delete: (key: string) => later(entries.delete(key)),
+        clear: async () => entries.clear(),
+        on: () => undefined,
+      },
+    })
+    return { index: coordinationFor(keyv).index, writes }
+  }
+
+  it('loses no update made while an earlier one on the same list is still under way', async () => {
+    const { index } = slowStore()
+    const first = index.add('l', 'k1')
+    const second = index.add('l', 'k2')
+    await first
+    const third = index.add('l', 'k3')
+    await Promise.all([second, third])
+    expect(await index.range('l', { limit: 10, order: 'asc' })).toEqual(['k1', 'k2', 'k3'])
+  })
+
+  it('writes nothing for an add of a listed key or a remove of an unlisted one', async () => {
+    const { index, writes } = slowStore()
+    await index.add('l', 'k1')
+    expect(writes.count).toBe(1)
+    await index.add('l', 'k1')
+    await index.remove('l', 'k0')
+    expect(writes.count).toBe(1)
+    await index.remove('l', 'k1')
+    expect(writes.count).toBe(2)
+    expect(await index.range('l', { limit: 10, order: 'asc' })).toEqual([])
+  })
 })

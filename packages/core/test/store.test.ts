@@ -302,6 +302,17 @@ describe.each(backends)('records and lists in $label', (backend) => {
     expect(cursor).toMatchObject({ id: last.id, owner: 'delete-while-paging' })
     const next = await store.listFiles('delete-while-paging', { after: cursor, limit: 2, order: 'desc' })
     expect(next.data.map((file) => file.id)).toEqual(FILE_IDS_NEWEST_FIRST.slice(2, 4))
+
+    // Each deleted file keeps a cursor of its own.
+    const other = first.data[0] as FileRecord
+    await store.deleteFile(other)
+    expect(await store.fileCursor(last.id)).toEqual({ id: last.id, owner: last.owner, createdAtMs: last.createdAtMs })
+    expect(await store.fileCursor(other.id)).toEqual({
+      id: other.id,
+      owner: other.owner,
+      createdAtMs: other.createdAtMs,
+    })
+    expect(await store.fileCursor('file-never-stored')).toBeUndefined()
   })
 
   it('lists a record added twice once', async () => {

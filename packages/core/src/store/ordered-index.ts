@@ -72,8 +72,11 @@ export class MemoryIndex implements OrderedIndex {
   private readonly lists = new Map<string, string[]>()
 
   async add(list: string, key: string): Promise<void> {
-    const sorted = this.lists.get(list) ?? []
-    if (sorted.length === 0) this.lists.set(list, sorted)
+    let sorted = this.lists.get(list)
+    if (!sorted) {
+      sorted = []
+      this.lists.set(list, sorted)
+    }
     insertSorted(sorted, key)
   }
 

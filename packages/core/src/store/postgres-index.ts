@@ -18,7 +18,7 @@ export class PostgresIndex implements OrderedIndex {
    */
   constructor(
     private readonly query: SqlQuery,
-    private readonly prefix = '',
+    private readonly prefix: string,
     private readonly table = 'batchkit_index',
   ) {
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(table)) throw new Error(`Invalid index table name: ${table}`)

@@ -132,7 +132,6 @@ export class RecordStore {
 
   /** Many batch records at once, in the order of `ids` (undefined where missing). */
   getBatches(ids: string[]): Promise<(BatchRecord | undefined)[]> {
-    if (ids.length === 0) return Promise.resolve([])
     return this.guard('reading batch records', () => this.keyv.getMany<BatchRecord>(ids.map(batchKey)))
   }
 
@@ -154,8 +153,8 @@ export class RecordStore {
     toMs: number,
     pageSize = 1000,
   ): AsyncGenerator<string[]> {
-    // Just after every key of the millisecond before `fromMs`: keys are `<ms>:<id>`, and ';' sorts after ':'.
-    let after = fromMs > 0 ? `${String(fromMs - 1).padStart(15, '0')};` : undefined
+    // Keys are `<ms>:<id>` with ids never empty, so `<fromMs>:` sorts just before the first key of `fromMs`.
+    let after = sortKey(fromMs, '')
     for (;;) {
       const keys = await this.guard('listing billed batches', () =>
         this.index.range(billedList(owner), { after, limit: pageSize, order: 'asc' }),
@@ -175,7 +174,6 @@ export class RecordStore {
 
   /** Many records of one kind at once, in the order of `ids` (undefined where missing). */
   getRecords<T>(kind: RecordKind, ids: string[]): Promise<(T | undefined)[]> {
-    if (ids.length === 0) return Promise.resolve([])
     return this.guard(`reading ${kind} records`, () => this.keyv.getMany<T>(ids.map((id) => recordKey(kind, id))))
   }
 
