@@ -39,16 +39,18 @@ describe('the billed list', () => {
   it('gives the batches billed from `from` (inclusive) to `to` (exclusive), oldest first', async () => {
     const { store } = await billedAt([
       ['before', T0 - 1],
-      ['at-from', T0],
+      ['Early-at-from', T0],
       ['bob-1', T0 + 5],
       ['middle', T0 + 5],
       ['last', T0 + 9],
       ['at-to', T0 + 10],
     ])
-    expect(await pages(store.billedBetween(undefined, T0, T0 + 10))).toEqual([['at-from', 'bob-1', 'middle', 'last']])
-    expect(await pages(store.billedBetween('alice', T0, T0 + 10))).toEqual([['at-from', 'middle', 'last']])
+    expect(await pages(store.billedBetween(undefined, T0, T0 + 10))).toEqual([
+      ['Early-at-from', 'bob-1', 'middle', 'last'],
+    ])
+    expect(await pages(store.billedBetween('alice', T0, T0 + 10))).toEqual([['Early-at-from', 'middle', 'last']])
     expect(await pages(store.billedBetween('bob', T0, T0 + 10))).toEqual([['bob-1']])
-    expect(await pages(store.billedBetween(undefined, 0, T0 + 1))).toEqual([['before', 'at-from']])
+    expect(await pages(store.billedBetween(undefined, 0, T0 + 1))).toEqual([['before', 'Early-at-from']])
     expect(await pages(store.billedBetween(undefined, T0 + 6, T0 + 9))).toEqual([])
   })
 

@@ -222,7 +222,7 @@ describe('a delivery queue', () => {
     )
     s.deliveries.start()
     try {
-      const ids = Array.from({ length: 101 }, (_, i) => `d${String(i).padStart(3, '0')}`)
+      const ids = Array.from({ length: 102 }, (_, i) => `d${String(i).padStart(3, '0')}`)
       for (const id of ids) await s.deliveries.enqueue(id, { n: 1 })
       await until('100 attempts under way', () => s.attempts.length === 100)
       await somePolls()
@@ -232,13 +232,18 @@ describe('a delivery queue', () => {
       expect(reads).toBe(readsWhenFull)
       expect(s.attempts).toHaveLength(100)
       expect(s.attempts.map((a) => a.id)).not.toContain('d100')
+      // One ends: one of the two waiting takes its place, and only one.
       releases.get('d000')?.()
       await until('the 101st attempt', () => s.attempts.length === 101)
-      expect(s.attempts.at(-1)?.id).toBe('d100')
-      // Another one ends while 100 are under way again: a new delivery takes its place.
+      await somePolls()
+      expect(s.attempts.map((a) => a.id).slice(100)).toEqual(['d100'])
       releases.get('d001')?.()
+      await until('the 102nd attempt', () => s.attempts.length === 102)
+      expect(s.attempts.at(-1)?.id).toBe('d101')
+      // Another ends while 100 are under way again: a delivery enqueued now takes its place.
+      releases.get('d002')?.()
       await s.deliveries.enqueue('late', { n: 2 })
-      await until('the late attempt', () => s.attempts.length === 102)
+      await until('the late attempt', () => s.attempts.length === 103)
       expect(s.attempts.at(-1)?.id).toBe('late')
     } finally {
       for (const release of releases.values()) release()

@@ -76,10 +76,18 @@ describe('in another Keyv adapter', () => {
       },
       namespace: 'app',
     })
-    const { index } = coordinationFor(keyv)
+    const { index, leases } = coordinationFor(keyv)
+    expect([index.shared, leases.shared]).toEqual([false, false])
     await index.add('files:alice', '000000000000002:file-2')
     await index.add('files:alice', '000000000000001:file-1')
     expect([...entries.keys()]).toEqual(['app:batchkit:index:files:alice'])
     expect(await keyv.get('batchkit:index:files:alice')).toEqual(['000000000000001:file-1', '000000000000002:file-2'])
+  })
+})
+
+describe('in memory', () => {
+  it('keeps lists and leases in this process, not shared with another', async () => {
+    const { index, leases } = coordinationFor(new Keyv())
+    expect([index.shared, leases.shared]).toEqual([false, false])
   })
 })
