@@ -2,9 +2,10 @@
 // user money, data or tenancy. `pnpm mutation` mutates all of them; docs/quality.md has a score for each.
 
 /**
- * A module: its name, its files, and, for the modules CI checks on every run (`pnpm mutation --ci`), the
- * test files that kill its mutants (CI runs only those, to stay within its time limit).
- * @typedef {{ name: string, files: string[], ci?: { tests: string[] } }} MutationModule
+ * A module: its name, its files, and where it has them, its own fast test files (`unitTests`), which
+ * `pnpm mutation --ci` runs instead of the whole set; `ci: true` marks the modules CI checks on every run
+ * that way, to stay within its time limit.
+ * @typedef {{ name: string, files: string[], unitTests?: string[], ci?: boolean }} MutationModule
  */
 
 const src = 'packages/core/src/'
@@ -12,19 +13,20 @@ const test = 'packages/core/test/'
 
 /** @type {MutationModule[]} */
 export const MODULES = [
-  { name: 'auth', files: [`${src}auth/**/*.ts`], ci: { tests: [`${test}api-keys.test.ts`] } },
+  { name: 'auth', files: [`${src}auth/**/*.ts`], unitTests: [`${test}api-keys.test.ts`], ci: true },
   { name: 'files service', files: [`${src}files/service.ts`] },
   { name: 'batches service', files: [`${src}batches/service.ts`] },
-  { name: 'JSONL validator', files: [`${src}files/jsonl-validator.ts`] },
+  { name: 'JSONL validator', files: [`${src}files/jsonl-validator.ts`], unitTests: [`${test}jsonl-validator.test.ts`] },
   { name: 'tracker', files: [`${src}tracking/tracker.ts`] },
   { name: 'finish', files: [`${src}tracking/finish.ts`] },
-  { name: 'aggregate', files: [`${src}tracking/aggregate.ts`] },
+  { name: 'aggregate', files: [`${src}tracking/aggregate.ts`], unitTests: [`${test}aggregate.test.ts`] },
   { name: 'events outbox', files: [`${src}events/outbox.ts`, `${src}events/delivery-queue.ts`] },
   { name: 'pricing', files: [`${src}pricing/**/*.ts`] },
   {
     name: 'upstream errors',
     files: [`${src}providers/upstream-errors.ts`],
-    ci: { tests: [`${test}upstream-errors.test.ts`] },
+    unitTests: [`${test}upstream-errors.test.ts`],
+    ci: true,
   },
   { name: 'store records', files: [`${src}store/records.ts`] },
   { name: 'store indexes', files: [`${src}store/*-index.ts`, `${src}store/ordered-index.ts`] },
@@ -41,7 +43,7 @@ export function slug(name) {
   return name.toLowerCase().replace(/[^a-z0-9]+/g, '-')
 }
 
-/** The test files CI runs against `modules`. */
+/** The modules' own test files, which `--ci` runs against them. */
 export function ciTestFiles(modules) {
-  return [...new Set(modules.flatMap((module) => module.ci?.tests ?? []))]
+  return [...new Set(modules.flatMap((module) => module.unitTests ?? []))]
 }

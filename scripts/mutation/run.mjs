@@ -5,7 +5,7 @@
 //   file spells them, or their slugs: `auth`, `events-outbox`, ...) only those.
 // - Re-runs are incremental: each selection keeps its own results under .tmp/mutation/<selection>/ and
 //   tests again only the mutants whose code or tests changed. `--force` tests every mutant again.
-// - `--ci` mutates the modules marked `ci` (or the ones named, which must have `ci` tests) from scratch,
+// - `--ci` mutates the modules marked `ci` (or the ones named, which must have `unitTests`) from scratch,
 //   against their own test files only, and exits non-zero when one of them kills under the target share of
 //   its non-equivalent mutants.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -29,9 +29,9 @@ const selected = values.ci
     ? MODULES.filter((module) => module.ci)
     : pick(positionals)
   : pick(positionals)
-if (values.ci && selected.some((module) => !module.ci)) {
-  const missing = selected.filter((module) => !module.ci).map((module) => slug(module.name))
-  console.error(`--ci needs the modules' own test files (modules.mjs \`ci.tests\`); none for: ${missing.join(', ')}`)
+if (values.ci && selected.some((module) => !module.unitTests)) {
+  const missing = selected.filter((module) => !module.unitTests).map((module) => slug(module.name))
+  console.error(`--ci needs the modules' own test files (modules.mjs \`unitTests\`); none for: ${missing.join(', ')}`)
   process.exit(2)
 }
 const selection = values.ci
