@@ -20,7 +20,11 @@ export const MODULES = [
   { name: 'tracker', files: [`${src}tracking/tracker.ts`] },
   { name: 'finish', files: [`${src}tracking/finish.ts`] },
   { name: 'aggregate', files: [`${src}tracking/aggregate.ts`], unitTests: [`${test}aggregate.test.ts`] },
-  { name: 'events outbox', files: [`${src}events/outbox.ts`, `${src}events/delivery-queue.ts`] },
+  {
+    name: 'events outbox',
+    files: [`${src}events/outbox.ts`, `${src}events/delivery-queue.ts`],
+    unitTests: [`${test}delivery-queue.test.ts`, `${test}outbox-lease.test.ts`, `${test}event-delivery.test.ts`],
+  },
   { name: 'pricing', files: [`${src}pricing/**/*.ts`] },
   {
     name: 'upstream errors',
@@ -28,8 +32,16 @@ export const MODULES = [
     unitTests: [`${test}upstream-errors.test.ts`],
     ci: true,
   },
-  { name: 'store records', files: [`${src}store/records.ts`] },
-  { name: 'store indexes', files: [`${src}store/*-index.ts`, `${src}store/ordered-index.ts`] },
+  {
+    name: 'store records',
+    files: [`${src}store/records.ts`],
+    unitTests: [`${test}store.test.ts`, `${test}store-failures.test.ts`, `${test}billed-list.test.ts`],
+  },
+  {
+    name: 'store indexes',
+    files: [`${src}store/*-index.ts`, `${src}store/ordered-index.ts`],
+    unitTests: [`${test}ordered-index.test.ts`, `${test}store-layout.test.ts`, `${test}store.test.ts`],
+  },
   { name: 'intents', files: [`${src}intents/**/*.ts`] },
 ]
 

@@ -419,6 +419,30 @@ describe('JsonlValidator: line rules', () => {
       'Line 1 starts with a UTF-8 byte order mark; save the file as UTF-8 without one.',
     ],
     [
+      'a BOM on a later line (not the file’s start, so invalid JSON)',
+      jsonl(line('a'), `\uFEFF${line('b')}`),
+      'invalid_json_line',
+      'Line 2 is not parseable as valid JSON.',
+    ],
+    [
+      'a first line that starts with the BOM’s first two bytes only',
+      jsonl(`\u00EF\u00BB${line('a')}`),
+      'invalid_json_line',
+      'Line 1 is not parseable as valid JSON.',
+    ],
+    [
+      'a long custom_id, quoted to its first 64 characters',
+      jsonl(line('x'.repeat(100)), line('x'.repeat(100))),
+      'duplicate_custom_id',
+      `Line 2: Duplicate custom_id '${'x'.repeat(64)}…'.`,
+    ],
+    [
+      'a custom_id of exactly 64 characters, quoted whole',
+      jsonl(line('y'.repeat(64)), line('y'.repeat(64))),
+      'duplicate_custom_id',
+      `Line 2: Duplicate custom_id '${'y'.repeat(64)}'.`,
+    ],
+    [
       'invalid unterminated last line',
       `${line('a')}\n${line('b')}\n{"custom_id":`,
       'invalid_json_line',
@@ -448,6 +472,23 @@ describe('JsonlValidator: line rules', () => {
 
   it('rejects a batch file of blank lines only with empty_file', async () => {
     expectProblem(await validate('\n\n  \r\n'), 'empty_file', /^The file is empty/)
+  })
+
+  it('applies a request limit changed once the provider is known', async () => {
+    const purpose = Promise.resolve<UploadPurpose>('batch')
+    const run = async (max: number) => {
+      const validator = new JsonlValidator({ ...DEFAULT_UPLOAD_LIMITS, maxBatchRequests: 1 }, purpose)
+      validator.setMaxBatchRequests(max)
+      const error = await pipeline(Readable.from([jsonl(line('a'), line('b'), line('c'))]), validator, async (out) => {
+        for await (const _ of out);
+      }).then(
+        () => undefined,
+        (e: unknown) => e as ApiError,
+      )
+      return { error, requests: validator.summary()?.requests }
+    }
+    expect(await run(3)).toEqual({ error: undefined, requests: 3 })
+    expect((await run(2)).error).toMatchObject({ status: 400, code: 'too_many_tasks' })
   })
 
   it('accepts exactly maxBatchRequests requests, and rejects one more with too_many_tasks', async () => {

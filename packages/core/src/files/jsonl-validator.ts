@@ -193,8 +193,8 @@ export class JsonlValidator extends Transform {
   }
 
   /** Returns `[message, code]` for line `n` when it breaks a rule, and counts it when it is a request. */
-  private problemOfLine(n: number, raw: Buffer): [string, string] | undefined {
-    const bytes = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw
+  private problemOfLine(n: number, bytes: Buffer): [string, string] | undefined {
+    // A CRLF line keeps its '\r': JSON.parse and trim() both take it as whitespace.
     if (n === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
       return ['Line 1 starts with a UTF-8 byte order mark; save the file as UTF-8 without one.', 'invalid_json_line']
     }
