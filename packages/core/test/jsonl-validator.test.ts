@@ -769,6 +769,23 @@ describe('JsonlValidator: firstModel', () => {
     validator.destroy()
   })
 
+  it('holds back no more than maxLineBytes of blank lines before the first request', async () => {
+    const purpose = deferred<UploadPurpose>()
+    purpose.resolve('batch')
+    const validator = new JsonlValidator({ ...DEFAULT_UPLOAD_LIMITS, maxLineBytes: 100 }, purpose.promise)
+    const out: Buffer[] = []
+    validator.on('data', (chunk: Buffer) => out.push(chunk))
+    validator.on('error', () => undefined)
+    validator.write('\n'.repeat(60))
+    validator.write('\n'.repeat(40))
+    await nextMacrotask()
+    expect(Buffer.concat(out).length).toBe(0)
+    validator.write('\n')
+    await nextMacrotask()
+    expect(Buffer.concat(out).length).toBe(101)
+    validator.destroy()
+  })
+
   it('stops holding back once a first line grows past maxLineBytes', async () => {
     const purpose = deferred<UploadPurpose>()
     const validator = new JsonlValidator({ ...DEFAULT_UPLOAD_LIMITS, maxLineBytes: 100 }, purpose.promise)
