@@ -23,7 +23,8 @@ export const MODULES = [
   {
     name: 'events outbox',
     files: [`${src}events/outbox.ts`, `${src}events/delivery-queue.ts`],
-    unitTests: [`${test}delivery-queue.test.ts`, `${test}outbox-lease.test.ts`, `${test}event-delivery.test.ts`],
+    unitTests: [`${test}delivery-queue.test.ts`, `${test}outbox.test.ts`, `${test}event-delivery.test.ts`],
+    ci: true,
   },
   { name: 'pricing', files: [`${src}pricing/**/*.ts`] },
   {
@@ -36,11 +37,13 @@ export const MODULES = [
     name: 'store records',
     files: [`${src}store/records.ts`],
     unitTests: [`${test}store.test.ts`, `${test}store-failures.test.ts`, `${test}billed-list.test.ts`],
+    ci: true,
   },
   {
     name: 'store indexes',
     files: [`${src}store/*-index.ts`, `${src}store/ordered-index.ts`],
     unitTests: [`${test}ordered-index.test.ts`, `${test}store-layout.test.ts`, `${test}store.test.ts`],
+    ci: true,
   },
   { name: 'intents', files: [`${src}intents/**/*.ts`] },
 ]
