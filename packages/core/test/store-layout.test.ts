@@ -3,7 +3,7 @@ import { createClient } from '@keyv/redis'
 import { Keyv } from 'keyv'
 import { describe, expect, it } from 'vitest'
 import { coordinationFor } from '../src/store/create-index.js'
-import { REDIS_URL, testBackends, useBackend } from './support/backends.js'
+import { keyvOverAdapter, REDIS_URL, testBackends, useBackend } from './support/backends.js'
 
 /**
  * Where batchkit's lists, leases and budget ledgers land in the user's own Redis or PostgreSQL, as
@@ -66,16 +66,7 @@ describe('in PostgreSQL', () => {
 describe('in another Keyv adapter', () => {
   it('keeps each list as one entry of the store, under batchkit:index:…', async () => {
     const entries = new Map<string, unknown>()
-    const keyv = new Keyv({
-      store: {
-        get: async (key: string) => entries.get(key),
-        set: async (key: string, value: unknown) => void entries.set(key, value),
-        delete: async (key: string) => entries.delete(key),
-        clear: async () => entries.clear(),
-        on: () => undefined,
-      },
-      namespace: 'app',
-    })
+    const keyv = keyvOverAdapter(entries, 'app')
     const { index, leases } = coordinationFor(keyv)
     expect([index.shared, leases.shared]).toEqual([false, false])
     await index.add('files:alice', '000000000000002:file-2')

@@ -1,4 +1,4 @@
-import { Keyv } from 'keyv'
+import type { Keyv } from 'keyv'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
@@ -7,7 +7,7 @@ import { DEFAULT_STORE_TIMEOUT_MS, StoreGuard } from '../src/store/guard.js'
 import type { OrderedIndex } from '../src/store/ordered-index.js'
 import { type ListOrder, RecordStore } from '../src/store/records.js'
 import type { BatchRecord, FilePurpose, FileRecord, Page } from '../src/types.js'
-import { testBackends, useBackend } from './support/backends.js'
+import { keyvOverAdapter, testBackends, useBackend } from './support/backends.js'
 
 const backends = await testBackends(['memory', 'adapter', 'redis', 'postgres'])
 
@@ -173,16 +173,7 @@ describe.each(backends)('records and lists in $label', (backend) => {
     const onWarning = (warning: Error) => void warnings.push(warning)
     process.on('warning', onWarning)
     // A store adapter batchkit does not recognise, kept elsewhere as far as batchkit can tell.
-    const elsewhere = new Map<string, unknown>()
-    const unrecognised = new Keyv({
-      store: {
-        get: async (key: string) => elsewhere.get(key),
-        set: async (key: string, value: unknown) => void elsewhere.set(key, value),
-        delete: async (key: string) => elsewhere.delete(key),
-        clear: async () => elsewhere.clear(),
-        on: () => undefined,
-      },
-    })
+    const unrecognised = keyvOverAdapter(new Map())
     const logged: string[] = []
     const logger = {
       debug() {},

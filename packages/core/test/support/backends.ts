@@ -121,21 +121,26 @@ async function adapterBackend(namespace: string): Promise<Backend> {
     namespace,
     available: true,
     multiInstanceSafe: false,
-    connect() {
-      const data = new Map<string, unknown>()
-      return new Keyv({
-        store: {
-          get: async (key: string) => data.get(key),
-          set: async (key: string, value: unknown) => void data.set(key, value),
-          delete: async (key: string) => data.delete(key),
-          clear: async () => data.clear(),
-          on: () => undefined,
-        },
-        namespace,
-      })
-    },
+    connect: () => keyvOverAdapter(new Map(), namespace),
     cleanup: async () => undefined,
   }
+}
+
+/**
+ * A Keyv over a plain adapter object around `entries` (the Map itself is never the store), which
+ * batchkit takes for an adapter it does not recognise, as it would `@keyv/sqlite` or a user's own.
+ */
+export function keyvOverAdapter(entries: Map<string, unknown>, namespace?: string): Keyv {
+  return new Keyv({
+    store: {
+      get: async (key: string) => entries.get(key),
+      set: async (key: string, value: unknown) => void entries.set(key, value),
+      delete: async (key: string) => entries.delete(key),
+      clear: async () => entries.clear(),
+      on: () => undefined,
+    },
+    namespace,
+  })
 }
 
 async function redisBackend(namespace: string): Promise<Backend> {
