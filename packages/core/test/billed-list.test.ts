@@ -1,7 +1,8 @@
 import { Keyv } from 'keyv'
 import { describe, expect, it } from 'vitest'
 import { StoreGuard } from '../src/store/guard.js'
-import { MemoryIndex, type OrderedIndex } from '../src/store/ordered-index.js'
+import { MemoryIndex } from '../src/store/memory-index.js'
+import type { OrderedIndex } from '../src/store/ordered-index.js'
 import { RecordStore } from '../src/store/records.js'
 
 /**

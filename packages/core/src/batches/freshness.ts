@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto'
-import type { LeaseStore } from '../store/leases.js'
+import { holdToken, type LeaseStore } from '../store/leases.js'
 import { type BatchRecord, TERMINAL_STATUSES } from '../types.js'
 
 /** How long a batch read from the store counts as fresh, by default. */
@@ -33,8 +32,6 @@ export class FreshnessWindow {
    * sooner than a successful one would be repeated.
    */
   claim(batchId: string): Promise<boolean> {
-    // Each claim has its own token: a lease store lets a holder take its own lease again.
-    const token = `${this.holder}#${randomBytes(6).toString('hex')}`
-    return this.leases.acquire(`refresh:${batchId}`, token, this.windowMs)
+    return this.leases.acquire(`refresh:${batchId}`, holdToken(this.holder), this.windowMs)
   }
 }

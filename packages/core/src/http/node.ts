@@ -15,12 +15,13 @@ export interface NodeMount {
   parseError?: unknown
 }
 
-/** The core's request for a Node request; its signal aborts when the client goes away. */
+/**
+ * The core's request for a Node request; its signal aborts when the client goes away. The signal is
+ * made when first read (most requests never read it): one read after the client left is aborted already.
+ */
 export function toHttpRequest(req: IncomingMessage, res: ServerResponse, mount: NodeMount): HttpRequest {
-  const aborter = new AbortController()
-  res.once('close', () => {
-    if (!res.writableFinished) aborter.abort()
-  })
+  let aborter: AbortController | undefined
+  const gone = () => !res.writableFinished
   return {
     method: req.method ?? 'GET',
     url: mount.url ?? req.url ?? '/',
@@ -29,7 +30,18 @@ export function toHttpRequest(req: IncomingMessage, res: ServerResponse, mount: 
     body: req,
     parsedBody: req.readableEnded ? mount.parsedBody : undefined,
     parseError: mount.parseError,
-    signal: aborter.signal,
+    get signal() {
+      if (aborter) return aborter.signal
+      const made = new AbortController()
+      aborter = made
+      if (res.closed) {
+        if (gone()) made.abort()
+      } else
+        res.once('close', () => {
+          if (gone()) made.abort()
+        })
+      return made.signal
+    },
   }
 }
 
@@ -68,7 +80,9 @@ export async function serveNodeRequest(
   mount: NodeMount,
 ): Promise<void> {
   const result = await handler.handle(toHttpRequest(req, res, mount))
-  res.writeHead(result.status, nodeResponseHeaders(req, result))
+  res.statusCode = result.status
+  const headers = nodeResponseHeaders(req, result)
+  for (const name in headers) res.setHeader(name, headers[name] as string)
   const body = result.body
   if (body === null || typeof body === 'string') res.end(body ?? undefined)
   else pipeline(body, res, () => undefined)

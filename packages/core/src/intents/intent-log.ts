@@ -50,6 +50,11 @@ export type NewIntent =
   | Omit<BatchIntent, 'key' | 'attempts'>
   | Omit<FileDeleteIntent, 'key' | 'attempts'>
 
+/** The creator's hold on an intent it began: its lease, and the key of its entry in the reconciler's queue. */
+export interface IntentHold extends LeaseHold {
+  readonly key: string
+}
+
 /** How far before an intent's start the provider's objects are searched, for clock skew between hosts and provider. */
 const SEARCH_MARGIN_SECONDS = 300
 
@@ -79,26 +84,29 @@ export class IntentLog {
   ) {}
 
   /** Writes the intent down and holds it for this instance until {@link end}. */
-  async begin(intent: NewIntent): Promise<LeaseHold> {
+  async begin(intent: NewIntent): Promise<IntentHold> {
     const hold = await this.hold(intent.id)
     if (!hold) throw inProgress()
     try {
       // The queue entry goes first, so a crash between the two leaves an entry without a record (dropped), never a record nobody looks at.
       const key = await this.queue.schedule(intent.id, intent.createdAtMs + this.graceMs)
       await this.store.putRecord('intent', intent.id, { ...intent, key, attempts: 0 } as Intent)
-      return hold
+      return { key, release: () => hold.release() }
     } catch (error) {
       await hold.release()
       throw error
     }
   }
 
-  /** Forgets an intent whose create has been recorded or undone, and lets its lease go. */
-  async end(id: string, hold?: LeaseHold): Promise<void> {
+  /**
+   * Forgets an intent whose create has been recorded or undone, and lets its lease go. Its creator
+   * knows its queue entry (only the reconciler moves it, and only once the creator's lease has lapsed).
+   */
+  async end(id: string, hold?: IntentHold): Promise<void> {
     try {
-      const intent = await this.get(id)
+      const key = hold ? hold.key : (await this.get(id))?.key
       await this.store.deleteRecord('intent', id)
-      if (intent) await this.queue.remove(intent.key)
+      if (key !== undefined) await this.queue.remove(key)
     } finally {
       await hold?.release()
     }

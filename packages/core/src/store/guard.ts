@@ -48,11 +48,18 @@ export class StoreGuard {
 }
 
 function withTimeout<T>(operation: Promise<T>, timeoutMs: number, context: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreTimeoutError(context, timeoutMs)), timeoutMs)
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StoreTimeoutError(context, timeoutMs)), timeoutMs)
+    // A late failure of an operation that already timed out has been reported as the timeout.
+    operation.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error) => {
+        clearTimeout(timer)
+        reject(error)
+      },
+    )
   })
-  // A late failure of an operation that already timed out has been reported as the timeout.
-  operation.catch(() => undefined)
-  return Promise.race([operation, timeout]).finally(() => clearTimeout(timer))
 }

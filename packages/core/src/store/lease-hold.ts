@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto'
-import type { LeaseStore } from './leases.js'
+import { holdToken, type LeaseStore } from './leases.js'
 
 /** A lease this instance holds and keeps renewing until it lets go. */
 export interface LeaseHold {
@@ -19,9 +18,8 @@ export async function holdLease(
   ttlMs: number,
   onError: (error: unknown) => void,
 ): Promise<LeaseHold | undefined> {
-  // A lease store lets its holder take a lease again (that is how it renews): each hold gets its own
-  // token, so two requests in one process exclude each other as two instances do.
-  const token = `${holder}#${randomBytes(6).toString('hex')}`
+  // Two requests in one process exclude each other as two instances do.
+  const token = holdToken(holder)
   if (!(await leases.acquire(key, token, ttlMs))) return undefined
   const timer = setInterval(() => {
     leases.acquire(key, token, ttlMs).catch(onError)

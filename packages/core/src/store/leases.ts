@@ -16,6 +16,19 @@ export interface LeaseStore {
   readonly shared: boolean
 }
 
+let holds = 0
+
+/**
+ * A token of its own for one hold of a lease. A lease store lets a holder take its own lease again
+ * (that is how it renews), so each hold that must exclude the others, in this process as in any
+ * other, takes the lease under `<holder>#<n>`: the holder names this kit (host, pid and a random
+ * part), the count this hold.
+ */
+export function holdToken(holder: string): string {
+  holds += 1
+  return `${holder}#${holds}`
+}
+
 /** How many takes pass between two sweeps of expired leases that nobody gave up. */
 const SWEEP_EVERY = 1000
 

@@ -65,27 +65,3 @@ export function removeSorted(sorted: string[], key: string): boolean {
   sorted.splice(at, 1)
   return true
 }
-
-/** An index in this process's memory, for the default in-memory Keyv store. */
-export class MemoryIndex implements OrderedIndex {
-  readonly shared = false
-  private readonly lists = new Map<string, string[]>()
-
-  async add(list: string, key: string): Promise<void> {
-    let sorted = this.lists.get(list)
-    if (!sorted) {
-      sorted = []
-      this.lists.set(list, sorted)
-    }
-    insertSorted(sorted, key)
-  }
-
-  async remove(list: string, key: string): Promise<void> {
-    const sorted = this.lists.get(list)
-    if (sorted) removeSorted(sorted, key)
-  }
-
-  async range(list: string, options: { after?: string; limit: number; order: 'asc' | 'desc' }): Promise<string[]> {
-    return rangeOfSorted(this.lists.get(list) ?? [], options)
-  }
-}

@@ -1,0 +1,77 @@
+import { insertSorted, removeSorted, upperBound } from './ordered-index.js'
+
+/** How many keys a chunk holds before it splits in two. */
+const DEFAULT_CHUNK = 512
+
+/**
+ * A sorted set of strings kept as a list of sorted chunks, so that an insert or a removal anywhere
+ * moves at most one chunk's keys rather than the whole list: the tracker's queue takes its due
+ * entries off the front, where one flat array would move every open batch's key each time.
+ */
+export class SortedList {
+  private readonly chunks: string[][] = []
+
+  constructor(private readonly chunkSize = DEFAULT_CHUNK) {}
+
+  /** Adds `key` unless it is there; returns whether it changed. */
+  add(key: string): boolean {
+    const at = Math.min(this.chunkHolding(key), this.chunks.length - 1)
+    const chunk = this.chunks[at]
+    if (!chunk) {
+      this.chunks.push([key])
+      return true
+    }
+    if (!insertSorted(chunk, key)) return false
+    if (chunk.length > 2 * this.chunkSize) this.chunks.splice(at + 1, 0, chunk.splice(this.chunkSize))
+    return true
+  }
+
+  /** Removes `key`; returns whether it changed. */
+  remove(key: string): boolean {
+    const at = this.chunkHolding(key)
+    const chunk = this.chunks[at]
+    if (!chunk || !removeSorted(chunk, key)) return false
+    if (chunk.length === 0) this.chunks.splice(at, 1)
+    return true
+  }
+
+  /** Up to `limit + 1` keys past `after` (exclusive), in `order`. */
+  range(options: { after?: string; limit: number; order: 'asc' | 'desc' }): string[] {
+    const { after, limit, order } = options
+    const out: string[] = []
+    if (order === 'asc') {
+      let at = after === undefined ? 0 : this.chunkHolding(after, false)
+      let from = after === undefined ? 0 : upperBound(this.chunks[at] ?? [], after)
+      for (; at < this.chunks.length && out.length <= limit; at++, from = 0) {
+        const chunk = this.chunks[at] as string[]
+        out.push(...chunk.slice(from, from + limit + 1 - out.length))
+      }
+      return out
+    }
+    let at = after === undefined ? this.chunks.length - 1 : Math.min(this.chunkHolding(after), this.chunks.length - 1)
+    let end = after === undefined ? Number.POSITIVE_INFINITY : upperBound(this.chunks[at] ?? [], after, true)
+    for (; at >= 0 && out.length <= limit; at--, end = Number.POSITIVE_INFINITY) {
+      const chunk = this.chunks[at] as string[]
+      const stop = Math.min(end, chunk.length)
+      for (let i = stop - 1; i >= 0 && out.length <= limit; i--) out.push(chunk[i] as string)
+    }
+    return out
+  }
+
+  /**
+   * The first chunk whose last key is at or past `key` (past it only, unless `inclusive`); the
+   * number of chunks when there is none.
+   */
+  private chunkHolding(key: string, inclusive = true): number {
+    let lo = 0
+    let hi = this.chunks.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      const chunk = this.chunks[mid] as string[]
+      const last = chunk[chunk.length - 1] as string
+      if (last < key || (!inclusive && last === key)) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+}
