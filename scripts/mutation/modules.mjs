@@ -41,8 +41,13 @@ export const MODULES = [
   },
   {
     name: 'store indexes',
-    files: [`${src}store/*-index.ts`, `${src}store/ordered-index.ts`],
-    unitTests: [`${test}ordered-index.test.ts`, `${test}store-layout.test.ts`, `${test}store.test.ts`],
+    files: [`${src}store/*-index.ts`, `${src}store/ordered-index.ts`, `${src}store/sorted-list.ts`],
+    unitTests: [
+      `${test}ordered-index.test.ts`,
+      `${test}sorted-list.test.ts`,
+      `${test}store-layout.test.ts`,
+      `${test}store.test.ts`,
+    ],
     ci: true,
   },
   { name: 'intents', files: [`${src}intents/**/*.ts`] },

@@ -39,37 +39,44 @@ export class SortedList {
   range(options: { after?: string; limit: number; order: 'asc' | 'desc' }): string[] {
     const { after, limit, order } = options
     const out: string[] = []
+    if (this.chunks.length === 0) return out
     if (order === 'asc') {
-      let at = after === undefined ? 0 : this.chunkHolding(after, false)
-      let from = after === undefined ? 0 : upperBound(this.chunks[at] ?? [], after)
+      let at = 0
+      let from = 0
+      if (after !== undefined) {
+        at = this.chunkHolding(after)
+        const chunk = this.chunks[at]
+        // Every key is at or before `after`.
+        if (!chunk) return out
+        from = upperBound(chunk, after)
+      }
       for (; at < this.chunks.length && out.length <= limit; at++, from = 0) {
-        const chunk = this.chunks[at] as string[]
-        out.push(...chunk.slice(from, from + limit + 1 - out.length))
+        out.push(...(this.chunks[at] as string[]).slice(from, from + limit + 1 - out.length))
       }
       return out
     }
-    let at = after === undefined ? this.chunks.length - 1 : Math.min(this.chunkHolding(after), this.chunks.length - 1)
-    let end = after === undefined ? Number.POSITIVE_INFINITY : upperBound(this.chunks[at] ?? [], after, true)
-    for (; at >= 0 && out.length <= limit; at--, end = Number.POSITIVE_INFINITY) {
+    let at = this.chunks.length - 1
+    let end = (this.chunks[at] as string[]).length
+    if (after !== undefined) {
+      at = Math.min(this.chunkHolding(after), at)
+      end = upperBound(this.chunks[at] as string[], after, true)
+    }
+    for (; at >= 0 && out.length <= limit; at--) {
       const chunk = this.chunks[at] as string[]
-      const stop = Math.min(end, chunk.length)
-      for (let i = stop - 1; i >= 0 && out.length <= limit; i--) out.push(chunk[i] as string)
+      for (let i = Math.min(end, chunk.length) - 1; i >= 0 && out.length <= limit; i--) out.push(chunk[i] as string)
+      end = Number.POSITIVE_INFINITY
     }
     return out
   }
 
-  /**
-   * The first chunk whose last key is at or past `key` (past it only, unless `inclusive`); the
-   * number of chunks when there is none.
-   */
-  private chunkHolding(key: string, inclusive = true): number {
+  /** The first chunk whose last key is at or past `key`; the number of chunks when there is none. */
+  private chunkHolding(key: string): number {
     let lo = 0
     let hi = this.chunks.length
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
       const chunk = this.chunks[mid] as string[]
-      const last = chunk[chunk.length - 1] as string
-      if (last < key || (!inclusive && last === key)) lo = mid + 1
+      if ((chunk[chunk.length - 1] as string) < key) lo = mid + 1
       else hi = mid
     }
     return lo
