@@ -183,7 +183,9 @@ function controlProse(block: string | undefined): string {
       '"server CPU" is the CPU time (user + system) of the process that answers (the gateway, or the fake for the direct rows) per request, ' +
       'which shows what a path costs whatever else the machine was doing. batchkit authenticates each call (API key → owner), ' +
       'checks ownership and stores every batch; a retrieve answers from the store (the batch it reads was just created, so ' +
-      'it is fresh and no upstream call is made).',
+      'it is fresh and no upstream call is made). batchkit also follows every batch it made to its end, in the same process: ' +
+      'its tracker polls each open batch upstream (first after 5 s, then backing off to every 5 minutes), so its server CPU ' +
+      'includes those polls of the thousands of batches earlier runs created. Portkey keeps nothing and follows nothing.',
     readModelNote(block, 'every retrieve also asked the upstream for the batch before answering'),
   ]
     .filter(Boolean)

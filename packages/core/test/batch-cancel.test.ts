@@ -1,0 +1,110 @@
+import { Readable } from 'node:stream'
+import { type FakeOpenAI, startFakeOpenAI } from '@batchkit/testkit'
+import { Keyv } from 'keyv'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type BatchKit, createBatchKit } from '../src/kit.js'
+import { openai } from '../src/providers/openai/index.js'
+import type { BatchRecord, Principal } from '../src/types.js'
+
+/**
+ * Cancel asks the provider only when there is something to cancel: a batch already cancelling is
+ * answered as it is, an ended one with 409 at once; a provider's 409 (the batch ended upstream before
+ * the store heard) brings the stored batch up to date and says why; any other provider failure is
+ * passed on as it is.
+ */
+
+const lines = (count: number) =>
+  Array.from({ length: count }, (_, i) =>
+    JSON.stringify({
+      custom_id: `r${i}`,
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Count to ${i}.` }] },
+    }),
+  ).join('\n')
+
+describe('cancelling a batch', () => {
+  let fake: FakeOpenAI
+  let kit: BatchKit
+  const ann: Principal = { owner: 'ann' }
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAI({ progress: 3_600_000 })
+    kit = createBatchKit({
+      store: new Keyv(),
+      providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
+      tracking: { enabled: false },
+      freshnessMs: 0,
+      onError: () => undefined,
+    })
+  })
+  afterAll(async () => {
+    await kit?.close()
+    await fake?.close()
+  })
+
+  async function newBatch(): Promise<BatchRecord> {
+    const file = await kit.files.create(ann, { file: Readable.from([lines(4)]), purpose: 'batch' })
+    return kit.batches.create(ann, { inputFileId: file.id, endpoint: '/v1/chat/completions', completionWindow: '24h' })
+  }
+
+  /** The provider calls made about one provider batch. */
+  const callsAbout = (providerBatchId: string, method: string, suffix = '') =>
+    fake.requests.filter((r) => r.method === method && r.path === `/v1/batches/${providerBatchId}${suffix}`).length
+
+  /** Reads the batch as a polling client would, until it shows `status` billed. */
+  async function readUntil(id: string, status: string): Promise<BatchRecord> {
+    for (let i = 0; i < 50; i++) {
+      const batch = await kit.batches.retrieve(ann, id)
+      await kit.batches.idle()
+      if (batch.status === status) return batch
+    }
+    throw new Error(`${id} never showed ${status}`)
+  }
+
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => {
+        throw new Error('it succeeded')
+      },
+      (error: unknown) => error,
+    )
+
+  it('asks the provider once, however often a client cancels', async () => {
+    const batch = await newBatch()
+    const first = await kit.batches.cancel(ann, batch.id)
+    const second = await kit.batches.cancel(ann, batch.id)
+    expect(first.status).toBe('cancelling')
+    expect(second).toMatchObject({ id: batch.id, status: 'cancelling', cancellingAt: first.cancellingAt })
+    expect(callsAbout(batch.providerBatchId, 'POST', '/cancel')).toBe(1)
+  })
+
+  it('answers 409 for a batch that has ended, without asking the provider', async () => {
+    const batch = await newBatch()
+    await fake.expire(batch.providerBatchId)
+    await readUntil(batch.id, 'expired')
+    const error = await failure(kit.batches.cancel(ann, batch.id))
+    expect(error).toMatchObject({ status: 409, message: "Cannot cancel a batch with status 'expired'." })
+    expect(callsAbout(batch.providerBatchId, 'POST', '/cancel')).toBe(0)
+  })
+
+  it('answers an ended-upstream batch with 409 and why, and shows it ended from then on', async () => {
+    const batch = await newBatch()
+    // The provider ends it; the store has not heard yet.
+    await fake.expire(batch.providerBatchId)
+    const error = await failure(kit.batches.cancel(ann, batch.id))
+    expect(error).toMatchObject({ status: 409, message: "Cannot cancel a batch with status 'expired'." })
+    // Brought up to date by the cancel itself: the next read answers from the store, no longer the stale `validating`.
+    const shown = await kit.batches.retrieve(ann, batch.id)
+    expect(['finalizing', 'expired']).toContain(shown.status)
+  })
+
+  it('passes on a provider failure other than 409, without reading the batch again', async () => {
+    const batch = await newBatch()
+    fake.failNext({ status: 500, method: 'POST', pathPrefix: `/v1/batches/${batch.providerBatchId}/cancel` })
+    const error = await failure(kit.batches.cancel(ann, batch.id))
+    expect(error).toMatchObject({ status: 502 })
+    expect(callsAbout(batch.providerBatchId, 'GET')).toBe(0)
+    expect((await kit.batches.retrieve(ann, batch.id)).status).toBe('validating')
+  })
+})

@@ -1,0 +1,158 @@
+import { Readable } from 'node:stream'
+import { type FakeOpenAI, startFakeOpenAI } from '@batchkit/testkit'
+import { Keyv } from 'keyv'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Intent } from '../src/intents/intent-log.js'
+import { type BatchKit, createBatchKit } from '../src/kit.js'
+import { openai } from '../src/providers/openai/index.js'
+import type { BatchRecord, Principal } from '../src/types.js'
+
+/**
+ * What a client is told when a batch request cannot be served: the parameter at fault and a message
+ * naming the values that disagree, as OpenAI words them. And a create's leftover intent, settled after
+ * the batch was stored, never takes back what the batch has become since.
+ */
+
+const lines = (count: number) =>
+  Array.from({ length: count }, (_, i) =>
+    JSON.stringify({
+      // The fake fails every request whose custom_id starts with `fail-`.
+      custom_id: i === 0 ? `fail-${i}` : `r${i}`,
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Count to ${i}.` }] },
+    }),
+  ).join('\n')
+
+describe('batch requests that cannot be served', () => {
+  let fake: FakeOpenAI
+  let kit: BatchKit
+  const ann: Principal = { owner: 'ann' }
+
+  beforeAll(async () => {
+    // Each read of a batch moves it one step on.
+    fake = await startFakeOpenAI()
+    kit = createBatchKit({
+      store: new Keyv(),
+      providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
+      tracking: { enabled: false },
+      freshnessMs: 0,
+      onError: () => undefined,
+    })
+  })
+  afterAll(async () => {
+    await kit?.close()
+    await fake?.close()
+  })
+
+  const upload = () => kit.files.create(ann, { file: Readable.from([lines(4)]), purpose: 'batch' })
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => {
+        throw new Error('it succeeded')
+      },
+      (error: unknown) => error,
+    )
+
+  /** A batch that ended with one failed request, as a client reads it once it is billed: with its error file. */
+  async function endedBatch(): Promise<BatchRecord> {
+    const file = await upload()
+    const batch = await kit.batches.create(ann, {
+      inputFileId: file.id,
+      endpoint: '/v1/chat/completions',
+      completionWindow: '24h',
+    })
+    for (let i = 0; i < 50; i++) {
+      const read = await kit.batches.retrieve(ann, batch.id)
+      await kit.batches.idle()
+      if (read.status === 'completed') return read
+    }
+    throw new Error(`${batch.id} never completed`)
+  }
+
+  it('names the endpoint and the url of the requests when they disagree', async () => {
+    const file = await upload()
+    const error = await failure(
+      kit.batches.create(ann, { inputFileId: file.id, endpoint: '/v1/embeddings', completionWindow: '24h' }),
+    )
+    expect(error).toMatchObject({
+      status: 400,
+      param: 'endpoint',
+      message: `The endpoint '/v1/embeddings' does not match the url '/v1/chat/completions' of the requests in ${file.id}.`,
+    })
+  })
+
+  it("names the batch whose failed requests an error file stands for when the endpoint is not that batch's", async () => {
+    const ended = await endedBatch()
+    const errorFileId = ended.errorFileId as string
+    expect(errorFileId).toMatch(/^file-/)
+    const error = await failure(
+      kit.batches.create(ann, { inputFileId: errorFileId, endpoint: '/v1/embeddings', completionWindow: '24h' }),
+    )
+    expect(error).toMatchObject({
+      status: 400,
+      param: 'endpoint',
+      message: `The endpoint '/v1/embeddings' does not match the endpoint '/v1/chat/completions' of ${ended.id}, whose failed requests ${errorFileId} names.`,
+    })
+  })
+
+  it('refuses a page after a batch that is not the caller’s', async () => {
+    const error = await failure(kit.batches.list(ann, { after: 'batch_nope' }))
+    expect(error).toMatchObject({
+      status: 400,
+      param: 'after',
+      message: "Invalid value for 'after': no batch 'batch_nope' to list after.",
+    })
+  })
+
+  it('settles a leftover intent of a stored batch without taking back what the batch has become', async () => {
+    const ended = await endedBatch()
+    const { requestCounts } = ended
+    const intent: Intent = {
+      kind: 'batch',
+      id: ended.id,
+      owner: ended.owner,
+      provider: ended.provider,
+      createdAtMs: ended.createdAtMs,
+      key: 'left-over',
+      attempts: 0,
+      batch: {
+        id: ended.id,
+        owner: ended.owner,
+        provider: ended.provider,
+        providerInputFileId: ended.providerInputFileId,
+        endpoint: ended.endpoint,
+        model: ended.model,
+        inputFileId: ended.inputFileId,
+        completionWindow: ended.completionWindow,
+        metadata: ended.metadata,
+        createdAt: ended.createdAt,
+        createdAtMs: ended.createdAtMs,
+        estimate: ended.estimate ?? null,
+        budget: null,
+        outputExpiresAfter: null,
+        requestCount: requestCounts.total,
+      },
+    }
+    await kit.batches.settleIntent(intent)
+    expect(await kit.batches.retrieve(ann, ended.id)).toMatchObject({
+      status: 'completed',
+      errorFileId: ended.errorFileId,
+      outputFileId: ended.outputFileId,
+    })
+    expect((await kit.batches.list(ann)).data.map((b) => b.id)).toContain(ended.id)
+  })
+
+  it('settles only batch intents', async () => {
+    const intent: Intent = {
+      kind: 'file',
+      id: 'file-x',
+      owner: 'ann',
+      provider: 'openai',
+      createdAtMs: 0,
+      key: 'k',
+      attempts: 0,
+    }
+    await expect(kit.batches.settleIntent(intent)).rejects.toThrow('not a batch intent: file-x')
+  })
+})
