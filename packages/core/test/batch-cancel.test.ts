@@ -29,7 +29,8 @@ describe('cancelling a batch', () => {
   const ann: Principal = { owner: 'ann' }
 
   beforeAll(async () => {
-    fake = await startFakeOpenAI({ progress: 3_600_000 })
+    // Each read of a batch upstream moves it one step on.
+    fake = await startFakeOpenAI()
     kit = createBatchKit({
       store: new Keyv(),
       providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
@@ -106,5 +107,17 @@ describe('cancelling a batch', () => {
     expect(error).toMatchObject({ status: 502 })
     expect(callsAbout(batch.providerBatchId, 'GET')).toBe(0)
     expect((await kit.batches.retrieve(ann, batch.id)).status).toBe('validating')
+  })
+  it('answers a batch whose cancel is still being billed as cancelling, not 409', async () => {
+    const batch = await newBatch()
+    await readUntil(batch.id, 'in_progress')
+    await kit.batches.cancel(ann, batch.id)
+    // Its files cannot be read yet, so its bill cannot be settled.
+    fake.failNext({ status: 500, method: 'GET', pathPrefix: '/v1/files/', times: 20 })
+    const read = await readUntil(batch.id, 'cancelling')
+    await kit.batches.idle()
+    expect(fake.batches.get(batch.providerBatchId)?.status).toBe('cancelled')
+    const again = await kit.batches.cancel(ann, batch.id)
+    expect(again).toMatchObject({ id: batch.id, status: 'cancelling', cancelledAt: null, cancellingAt: read.cancellingAt })
   })
 })

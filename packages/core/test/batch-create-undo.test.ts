@@ -192,6 +192,20 @@ describe('a batch create that fails part way', () => {
     expect(await kit.budgets.status(who.owner)).toMatchObject({ reserved: 0 })
   })
 
+  it('succeeds when only forgetting its intent fails: the batch exists, the failure is reported', async () => {
+    const who = owner()
+    const file = await upload(who)
+    records.failing = { op: 'delete', key: /:intent:batch_/ }
+    const batch = await kit.batches.create(who, {
+      inputFileId: file.id,
+      endpoint: '/v1/chat/completions',
+      completionWindow: '24h',
+    })
+    records.failing = undefined
+    expect((await kit.batches.retrieve(who, batch.id)).status).toBe('validating')
+    expect(contexts()).toContain(`ending the intent of ${batch.id}`)
+  })
+
   describe('made upstream, but its record cannot be stored', () => {
     const failRecord = () => {
       records.failing = { op: 'set', key: /:batch:batch_/ }
