@@ -111,13 +111,20 @@ describe('cancelling a batch', () => {
   it('answers a batch whose cancel is still being billed as cancelling, not 409', async () => {
     const batch = await newBatch()
     await readUntil(batch.id, 'in_progress')
-    await kit.batches.cancel(ann, batch.id)
-    // Its files cannot be read yet, so its bill cannot be settled.
-    fake.failNext({ status: 500, method: 'GET', pathPrefix: '/v1/files/', times: 20 })
-    const read = await readUntil(batch.id, 'cancelling')
+    const { cancellingAt } = await kit.batches.cancel(ann, batch.id)
+    // The provider ends the cancel (a read of its own moves it on); its files cannot be read yet, so no bill settles.
+    const upstream = await fetch(`${fake.baseURL}/batches/${batch.providerBatchId}`, {
+      headers: { authorization: `Bearer ${fake.apiKey}` },
+    }).then((r) => r.json() as Promise<{ status: string; output_file_id: string; error_file_id: string | null }>)
+    expect(upstream.status).toBe('cancelled')
+    for (const id of [upstream.output_file_id, upstream.error_file_id]) {
+      if (id) fake.failNext({ status: 500, method: 'GET', pathPrefix: `/v1/files/${id}/content`, times: 50 })
+    }
+    const read = await kit.batches.retrieve(ann, batch.id)
     await kit.batches.idle()
-    expect(fake.batches.get(batch.providerBatchId)?.status).toBe('cancelled')
+    expect(read.status).toBe('cancelling')
     const again = await kit.batches.cancel(ann, batch.id)
-    expect(again).toMatchObject({ id: batch.id, status: 'cancelling', cancelledAt: null, cancellingAt: read.cancellingAt })
+    expect(again).toMatchObject({ id: batch.id, status: 'cancelling', cancelledAt: null, cancellingAt })
+    expect(callsAbout(batch.providerBatchId, 'POST', '/cancel')).toBe(1)
   })
 })
