@@ -111,7 +111,10 @@ describe('cancelling a batch', () => {
   it('answers a batch whose cancel is still being billed as cancelling, not 409', async () => {
     const batch = await newBatch()
     await readUntil(batch.id, 'in_progress')
+    // A second on, so the cancel's time is not the batch's creation time.
+    await new Promise((resolve) => setTimeout(resolve, 1100))
     const { cancellingAt } = await kit.batches.cancel(ann, batch.id)
+    expect(cancellingAt).toBeGreaterThan(batch.createdAt)
     // The provider ends the cancel (a read of its own moves it on); its files cannot be read yet, so no bill settles.
     const upstream = await fetch(`${fake.baseURL}/batches/${batch.providerBatchId}`, {
       headers: { authorization: `Bearer ${fake.apiKey}` },
