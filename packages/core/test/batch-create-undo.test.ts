@@ -8,6 +8,7 @@ import { openai } from '../src/providers/openai/index.js'
 import { coordinationFor } from '../src/store/create-index.js'
 import type { Principal } from '../src/types.js'
 import { keyvOverAdapter } from './support/backends.js'
+import { BreakableMap } from './support/breakable-map.js'
 
 /**
  * A batch create that fails part way undoes what it did, and tells the operator what it could not
@@ -15,26 +16,6 @@ import { keyvOverAdapter } from './support/backends.js'
  * left something (a store error, a provider that cannot be reached) keeps the intent for the
  * reconciler, with the budget still held; every cleanup step that fails is reported.
  */
-
-/** Records whose keys match `failing` throw on the named operation; everything else is a plain Map. */
-class BreakableMap extends Map<string, unknown> {
-  failing: { op: 'get' | 'set' | 'delete'; key: RegExp } | undefined
-  override get(key: string) {
-    this.check('get', key)
-    return super.get(key)
-  }
-  override set(key: string, value: unknown) {
-    this.check('set', key)
-    return super.set(key, value)
-  }
-  override delete(key: string) {
-    this.check('delete', key)
-    return super.delete(key)
-  }
-  private check(op: 'get' | 'set' | 'delete', key: string) {
-    if (this.failing?.op === op && this.failing.key.test(key)) throw new Error(`store down (${op} ${key})`)
-  }
-}
 
 /** A budget ledger whose releases (settles) fail while `failing` is set. */
 function breakableLedger(ledger: BudgetLedger): BudgetLedger & { failing: boolean } {
