@@ -9,8 +9,9 @@ import type { BatchRecord, Principal } from '../src/types.js'
 
 /**
  * What a client is told when a batch request cannot be served: the parameter at fault and a message
- * naming the values that disagree, as OpenAI words them. And a create's leftover intent, settled after
- * the batch was stored, never takes back what the batch has become since.
+ * naming the values that disagree, as OpenAI words them. A create's leftover intent, settled after
+ * the batch was stored, never takes back what the batch has become since; and once a batch is billed,
+ * deleting its output file deletes the provider's copy at once.
  */
 
 const lines = (count: number) =>
@@ -154,5 +155,13 @@ describe('batch requests that cannot be served', () => {
       attempts: 0,
     }
     await expect(kit.batches.settleIntent(intent)).rejects.toThrow('not a batch intent: file-x')
+  })
+  it("deletes a billed batch's output and error files upstream at once", async () => {
+    const ended = await endedBatch()
+    const upstream = fake.batches.get(ended.providerBatchId)
+    const copies = [upstream?.output_file_id, upstream?.error_file_id]
+    expect(copies.every((id) => id && fake.files.has(id))).toBe(true)
+    for (const id of [ended.outputFileId, ended.errorFileId]) await kit.files.delete(ann, id as string)
+    expect(copies.filter((id) => fake.files.has(id as string))).toEqual([])
   })
 })
