@@ -130,4 +130,33 @@ describe('cancelling a batch', () => {
     expect(again).toMatchObject({ id: batch.id, status: 'cancelling', cancelledAt: null, cancellingAt })
     expect(callsAbout(batch.providerBatchId, 'POST', '/cancel')).toBe(1)
   })
+  describe('when the provider first answers the cancel 409', () => {
+    /** Cancels the provider batch directly at the provider, as someone with the provider's key would. */
+    const cancelUpstream = (id: string) =>
+      fetch(`${fake.baseURL}/batches/${id}/cancel`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${fake.apiKey}` },
+      })
+    const readUpstream = (id: string) =>
+      fetch(`${fake.baseURL}/batches/${id}`, { headers: { authorization: `Bearer ${fake.apiKey}` } }).then(
+        (r) => r.json() as Promise<{ status: string }>,
+      )
+
+    it('answers a batch someone else is cancelling upstream as cancelling', async () => {
+      const batch = await newBatch()
+      await cancelUpstream(batch.providerBatchId)
+      fake.failNext({ status: 409, method: 'POST', pathPrefix: `/v1/batches/${batch.providerBatchId}/cancel` })
+      expect(await kit.batches.cancel(ann, batch.id)).toMatchObject({ id: batch.id, status: 'cancelling' })
+    })
+
+    it('answers a batch someone else cancelled upstream as cancelled', async () => {
+      const batch = await newBatch()
+      await cancelUpstream(batch.providerBatchId)
+      expect((await readUpstream(batch.providerBatchId)).status).toBe('cancelled')
+      fake.failNext({ status: 409, method: 'POST', pathPrefix: `/v1/batches/${batch.providerBatchId}/cancel` })
+      const answer = await kit.batches.cancel(ann, batch.id)
+      expect(answer.id).toBe(batch.id)
+      expect(['cancelling', 'cancelled']).toContain(answer.status)
+    })
+  })
 })
