@@ -159,4 +159,71 @@ describe('cancelling a batch', () => {
       expect(['cancelling', 'cancelled']).toContain(answer.status)
     })
   })
+  /**
+   * A kit of its own over a provider whose next cancel or read can be held for a moment, to change the
+   * store or the answer meanwhile, as another instance's tracker submitting a part again would.
+   */
+  async function racingKit() {
+    const store = new Keyv()
+    const base = openai({ apiKey: fake.apiKey, baseURL: fake.baseURL })
+    const hooks: { beforeCancel?: () => Promise<void>; readInstead?: string } = {}
+    const provider = Object.assign(Object.create(base) as typeof base, {
+      async cancelBatch(id: string) {
+        const hook = hooks.beforeCancel
+        hooks.beforeCancel = undefined
+        await hook?.()
+        return base.cancelBatch(id)
+      },
+      async retrieveBatch(id: string) {
+        const instead = hooks.readInstead
+        hooks.readInstead = undefined
+        return base.retrieveBatch(instead ?? id)
+      },
+    })
+    const kit = createBatchKit({
+      store,
+      providers: { openai: provider },
+      tracking: { enabled: false },
+      onError: () => undefined,
+    })
+    const file = await kit.files.create(ann, { file: Readable.from([lines(4)]), purpose: 'batch' })
+    const create = () =>
+      kit.batches.create(ann, { inputFileId: file.id, endpoint: '/v1/chat/completions', completionWindow: '24h' })
+    return { kit, store, hooks, create }
+  }
+
+  it('also cancels a part submitted again while the cancel was on its way', async () => {
+    const { kit: racing, store, hooks, create } = await racingKit()
+    try {
+      const [batch, other] = [await create(), await create()]
+      // Meanwhile (as another instance's tracker would), the batch's work is submitted again upstream.
+      hooks.beforeCancel = async () => {
+        const stored = (await store.get(`batchkit:batch:${batch.id}`)) as BatchRecord
+        await store.set(`batchkit:batch:${batch.id}`, { ...stored, providerBatchId: other.providerBatchId })
+      }
+      const answer = await racing.batches.cancel(ann, batch.id)
+      expect(answer).toMatchObject({ id: batch.id, status: 'cancelling', providerBatchId: other.providerBatchId })
+      expect(fake.batches.get(batch.providerBatchId)?.status).toBe('cancelling')
+      expect(fake.batches.get(other.providerBatchId)?.status).toBe('cancelling')
+    } finally {
+      await racing.close()
+    }
+  })
+
+  it('cancels a part a refresh finds submitted again during the cancel, and keeps the batch cancelling', async () => {
+    const { kit: racing, hooks, create } = await racingKit()
+    try {
+      const [batch, other] = [await create(), await create()]
+      const cancelling = await racing.batches.cancel(ann, batch.id)
+      expect(cancelling.status).toBe('cancelling')
+      // The provider answers for a part submitted again, still running, that the cancel never reached.
+      hooks.readInstead = other.providerBatchId
+      const refreshed = await racing.batches.refresh(cancelling)
+      expect(refreshed).toMatchObject({ id: batch.id, status: 'cancelling', providerBatchId: batch.providerBatchId })
+      expect((await racing.batches.retrieve(ann, batch.id)).status).toBe('cancelling')
+      expect(fake.batches.get(other.providerBatchId)?.status).toBe('cancelling')
+    } finally {
+      await racing.close()
+    }
+  })
 })
