@@ -2,6 +2,7 @@ import { Readable } from 'node:stream'
 import { type FakeOpenAI, startFakeOpenAI } from '@batchkit/testkit'
 import { Keyv } from 'keyv'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ApiError } from '../src/errors.js'
 import { type BatchKit, createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
 import type { BatchRecord, Principal } from '../src/types.js'
@@ -166,9 +167,13 @@ describe('cancelling a batch', () => {
   async function racingKit() {
     const store = new Keyv()
     const base = openai({ apiKey: fake.apiKey, baseURL: fake.baseURL })
-    const hooks: { beforeCancel?: () => Promise<void>; readInstead?: string } = {}
+    const hooks: { beforeCancel?: () => Promise<void>; readInstead?: string; conflicts?: number } = {}
     const provider = Object.assign(Object.create(base) as typeof base, {
       async cancelBatch(id: string) {
+        if (hooks.conflicts) {
+          hooks.conflicts--
+          throw new ApiError(409, "Cannot cancel a batch with status 'cancelled'.")
+        }
         const hook = hooks.beforeCancel
         hooks.beforeCancel = undefined
         await hook?.()
@@ -222,6 +227,28 @@ describe('cancelling a batch', () => {
       expect(refreshed).toMatchObject({ id: batch.id, status: 'cancelling', providerBatchId: batch.providerBatchId })
       expect((await racing.batches.retrieve(ann, batch.id)).status).toBe('cancelling')
       expect(fake.batches.get(other.providerBatchId)?.status).toBe('cancelling')
+    } finally {
+      await racing.close()
+    }
+  })
+  it('answers a batch cancelled elsewhere, whose provider refuses the cancel with 409, as cancelled', async () => {
+    const { kit: racing, hooks, create } = await racingKit()
+    try {
+      const batch = await create()
+      await fetch(`${fake.baseURL}/batches/${batch.providerBatchId}/cancel`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${fake.apiKey}` },
+      })
+      // A read at the provider finishes that cancel; the store has not heard. The provider refuses batchkit's own
+      // cancel of the ended batch with 409, as some providers do.
+      const upstream = await fetch(`${fake.baseURL}/batches/${batch.providerBatchId}`, {
+        headers: { authorization: `Bearer ${fake.apiKey}` },
+      }).then((r) => r.json() as Promise<{ status: string }>)
+      expect(upstream.status).toBe('cancelled')
+      hooks.conflicts = 2
+      const answer = await racing.batches.cancel(ann, batch.id)
+      expect(answer.id).toBe(batch.id)
+      expect(['cancelling', 'cancelled']).toContain(answer.status)
     } finally {
       await racing.close()
     }
