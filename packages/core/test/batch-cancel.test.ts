@@ -6,6 +6,7 @@ import { ApiError } from '../src/errors.js'
 import { type BatchKit, createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
 import type { BatchRecord, Principal } from '../src/types.js'
+import { chatRequests, rejection } from './support/chat-requests.js'
 
 /**
  * Cancel asks the provider only when there is something to cancel: a batch already cancelling is
@@ -13,16 +14,6 @@ import type { BatchRecord, Principal } from '../src/types.js'
  * the store heard) brings the stored batch up to date and says why; any other provider failure is
  * passed on as it is.
  */
-
-const lines = (count: number) =>
-  Array.from({ length: count }, (_, i) =>
-    JSON.stringify({
-      custom_id: `r${i}`,
-      method: 'POST',
-      url: '/v1/chat/completions',
-      body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Count to ${i}.` }] },
-    }),
-  ).join('\n')
 
 describe('cancelling a batch', () => {
   let fake: FakeOpenAI
@@ -46,13 +37,26 @@ describe('cancelling a batch', () => {
   })
 
   async function newBatch(): Promise<BatchRecord> {
-    const file = await kit.files.create(ann, { file: Readable.from([lines(4)]), purpose: 'batch' })
+    const file = await kit.files.create(ann, { file: Readable.from([chatRequests(4)]), purpose: 'batch' })
     return kit.batches.create(ann, { inputFileId: file.id, endpoint: '/v1/chat/completions', completionWindow: '24h' })
   }
 
   /** The provider calls made about one provider batch. */
   const callsAbout = (providerBatchId: string, method: string, suffix = '') =>
     fake.requests.filter((r) => r.method === method && r.path === `/v1/batches/${providerBatchId}${suffix}`).length
+
+  /** Cancels a provider batch at the provider itself, as someone with the provider's key would. */
+  const cancelUpstream = (providerBatchId: string) =>
+    fetch(`${fake.baseURL}/batches/${providerBatchId}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${fake.apiKey}` },
+    })
+
+  /** Reads a provider batch at the provider itself (a read of the fake moves the batch one step on). */
+  const readUpstream = (providerBatchId: string) =>
+    fetch(`${fake.baseURL}/batches/${providerBatchId}`, { headers: { authorization: `Bearer ${fake.apiKey}` } }).then(
+      (r) => r.json() as Promise<{ status: string; output_file_id: string | null; error_file_id: string | null }>,
+    )
 
   /** Reads the batch as a polling client would, until it shows `status` billed. */
   async function readUntil(id: string, status: string): Promise<BatchRecord> {
@@ -63,14 +67,6 @@ describe('cancelling a batch', () => {
     }
     throw new Error(`${id} never showed ${status}`)
   }
-
-  const failure = (promise: Promise<unknown>) =>
-    promise.then(
-      () => {
-        throw new Error('it succeeded')
-      },
-      (error: unknown) => error,
-    )
 
   it('asks the provider once, however often a client cancels', async () => {
     const batch = await newBatch()
@@ -85,7 +81,7 @@ describe('cancelling a batch', () => {
     const batch = await newBatch()
     await fake.expire(batch.providerBatchId)
     await readUntil(batch.id, 'expired')
-    const error = await failure(kit.batches.cancel(ann, batch.id))
+    const error = await rejection(kit.batches.cancel(ann, batch.id))
     expect(error).toMatchObject({ status: 409, message: "Cannot cancel a batch with status 'expired'." })
     expect(callsAbout(batch.providerBatchId, 'POST', '/cancel')).toBe(0)
   })
@@ -94,7 +90,7 @@ describe('cancelling a batch', () => {
     const batch = await newBatch()
     // The provider ends it; the store has not heard yet.
     await fake.expire(batch.providerBatchId)
-    const error = await failure(kit.batches.cancel(ann, batch.id))
+    const error = await rejection(kit.batches.cancel(ann, batch.id))
     expect(error).toMatchObject({ status: 409, message: "Cannot cancel a batch with status 'expired'." })
     // Brought up to date by the cancel itself: the next read answers from the store, no longer the stale `validating`.
     const shown = await kit.batches.retrieve(ann, batch.id)
@@ -104,11 +100,12 @@ describe('cancelling a batch', () => {
   it('passes on a provider failure other than 409, without reading the batch again', async () => {
     const batch = await newBatch()
     fake.failNext({ status: 500, method: 'POST', pathPrefix: `/v1/batches/${batch.providerBatchId}/cancel` })
-    const error = await failure(kit.batches.cancel(ann, batch.id))
+    const error = await rejection(kit.batches.cancel(ann, batch.id))
     expect(error).toMatchObject({ status: 502 })
     expect(callsAbout(batch.providerBatchId, 'GET')).toBe(0)
     expect((await kit.batches.retrieve(ann, batch.id)).status).toBe('validating')
   })
+
   it('answers a batch whose cancel is still being billed as cancelling, not 409', async () => {
     const batch = await newBatch()
     await readUntil(batch.id, 'in_progress')
@@ -117,9 +114,7 @@ describe('cancelling a batch', () => {
     const { cancellingAt } = await kit.batches.cancel(ann, batch.id)
     expect(cancellingAt).toBeGreaterThan(batch.createdAt)
     // The provider ends the cancel (a read of its own moves it on); its files cannot be read yet, so no bill settles.
-    const upstream = await fetch(`${fake.baseURL}/batches/${batch.providerBatchId}`, {
-      headers: { authorization: `Bearer ${fake.apiKey}` },
-    }).then((r) => r.json() as Promise<{ status: string; output_file_id: string; error_file_id: string | null }>)
+    const upstream = await readUpstream(batch.providerBatchId)
     expect(upstream.status).toBe('cancelled')
     for (const id of [upstream.output_file_id, upstream.error_file_id]) {
       if (id) fake.failNext({ status: 500, method: 'GET', pathPrefix: `/v1/files/${id}/content`, times: 50 })
@@ -131,18 +126,8 @@ describe('cancelling a batch', () => {
     expect(again).toMatchObject({ id: batch.id, status: 'cancelling', cancelledAt: null, cancellingAt })
     expect(callsAbout(batch.providerBatchId, 'POST', '/cancel')).toBe(1)
   })
-  describe('when the provider first answers the cancel 409', () => {
-    /** Cancels the provider batch directly at the provider, as someone with the provider's key would. */
-    const cancelUpstream = (id: string) =>
-      fetch(`${fake.baseURL}/batches/${id}/cancel`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${fake.apiKey}` },
-      })
-    const readUpstream = (id: string) =>
-      fetch(`${fake.baseURL}/batches/${id}`, { headers: { authorization: `Bearer ${fake.apiKey}` } }).then(
-        (r) => r.json() as Promise<{ status: string }>,
-      )
 
+  describe('when the provider first answers the cancel 409', () => {
     it('answers a batch someone else is cancelling upstream as cancelling', async () => {
       const batch = await newBatch()
       await cancelUpstream(batch.providerBatchId)
@@ -160,6 +145,7 @@ describe('cancelling a batch', () => {
       expect(['cancelling', 'cancelled']).toContain(answer.status)
     })
   })
+
   /**
    * A kit of its own over a provider whose next cancel or read can be held for a moment, to change the
    * store or the answer meanwhile, as another instance's tracker submitting a part again would.
@@ -191,7 +177,7 @@ describe('cancelling a batch', () => {
       tracking: { enabled: false },
       onError: () => undefined,
     })
-    const file = await kit.files.create(ann, { file: Readable.from([lines(4)]), purpose: 'batch' })
+    const file = await kit.files.create(ann, { file: Readable.from([chatRequests(4)]), purpose: 'batch' })
     const create = () =>
       kit.batches.create(ann, { inputFileId: file.id, endpoint: '/v1/chat/completions', completionWindow: '24h' })
     return { kit, store, hooks, create }
@@ -231,20 +217,15 @@ describe('cancelling a batch', () => {
       await racing.close()
     }
   })
+
   it('answers a batch cancelled elsewhere, whose provider refuses the cancel with 409, as cancelled', async () => {
     const { kit: racing, hooks, create } = await racingKit()
     try {
       const batch = await create()
-      await fetch(`${fake.baseURL}/batches/${batch.providerBatchId}/cancel`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${fake.apiKey}` },
-      })
+      await cancelUpstream(batch.providerBatchId)
       // A read at the provider finishes that cancel; the store has not heard. The provider refuses batchkit's own
       // cancel of the ended batch with 409, as some providers do.
-      const upstream = await fetch(`${fake.baseURL}/batches/${batch.providerBatchId}`, {
-        headers: { authorization: `Bearer ${fake.apiKey}` },
-      }).then((r) => r.json() as Promise<{ status: string }>)
-      expect(upstream.status).toBe('cancelled')
+      expect((await readUpstream(batch.providerBatchId)).status).toBe('cancelled')
       hooks.conflicts = 2
       const answer = await racing.batches.cancel(ann, batch.id)
       expect(answer.id).toBe(batch.id)

@@ -9,6 +9,7 @@ import { coordinationFor } from '../src/store/create-index.js'
 import type { Principal } from '../src/types.js'
 import { keyvOverAdapter } from './support/backends.js'
 import { BreakableMap } from './support/breakable-map.js'
+import { chatRequests, rejection } from './support/chat-requests.js'
 
 /**
  * A batch create that fails part way undoes what it did, and tells the operator what it could not
@@ -30,16 +31,6 @@ function breakableLedger(ledger: BudgetLedger): BudgetLedger & { failing: boolea
     },
   }
 }
-
-const lines = (count: number) =>
-  Array.from({ length: count }, (_, i) =>
-    JSON.stringify({
-      custom_id: `r${i}`,
-      method: 'POST',
-      url: '/v1/chat/completions',
-      body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Count to ${i}.` }], max_tokens: 100 },
-    }),
-  ).join('\n')
 
 describe('a batch create that fails part way', () => {
   let fake: FakeOpenAI
@@ -87,15 +78,12 @@ describe('a batch create that fails part way', () => {
   })
 
   async function upload(who: Principal) {
-    return kit.files.create(who, { file: Readable.from([lines(3)]), purpose: 'batch' })
+    return kit.files.create(who, { file: Readable.from([chatRequests(3, { maxTokens: 100 })]), purpose: 'batch' })
   }
 
   async function create(who: Principal, inputFileId: string) {
-    return kit.batches.create(who, { inputFileId, endpoint: '/v1/chat/completions', completionWindow: '24h' }).then(
-      () => {
-        throw new Error('the create succeeded')
-      },
-      (error: unknown) => error,
+    return rejection(
+      kit.batches.create(who, { inputFileId, endpoint: '/v1/chat/completions', completionWindow: '24h' }),
     )
   }
 

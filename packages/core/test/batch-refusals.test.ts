@@ -6,6 +6,7 @@ import type { Intent } from '../src/intents/intent-log.js'
 import { type BatchKit, createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
 import type { BatchRecord, Principal } from '../src/types.js'
+import { chatRequests, rejection } from './support/chat-requests.js'
 
 /**
  * What a client is told when a batch request cannot be served: the parameter at fault and a message
@@ -13,17 +14,6 @@ import type { BatchRecord, Principal } from '../src/types.js'
  * the batch was stored, never takes back what the batch has become since; and once a batch is billed,
  * deleting its output file deletes the provider's copy at once.
  */
-
-const lines = (count: number) =>
-  Array.from({ length: count }, (_, i) =>
-    JSON.stringify({
-      // The fake fails every request whose custom_id starts with `fail-`.
-      custom_id: i === 0 ? `fail-${i}` : `r${i}`,
-      method: 'POST',
-      url: '/v1/chat/completions',
-      body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Count to ${i}.` }] },
-    }),
-  ).join('\n')
 
 describe('batch requests that cannot be served', () => {
   let fake: FakeOpenAI
@@ -46,14 +36,9 @@ describe('batch requests that cannot be served', () => {
     await fake?.close()
   })
 
-  const upload = () => kit.files.create(ann, { file: Readable.from([lines(4)]), purpose: 'batch' })
-  const failure = (promise: Promise<unknown>) =>
-    promise.then(
-      () => {
-        throw new Error('it succeeded')
-      },
-      (error: unknown) => error,
-    )
+  // The first request fails, so every batch that ends has an error file.
+  const upload = () =>
+    kit.files.create(ann, { file: Readable.from([chatRequests(4, { failing: [0] })]), purpose: 'batch' })
 
   /** A batch that ended with one failed request, as a client reads it once it is billed: with its error file. */
   async function endedBatch(): Promise<BatchRecord> {
@@ -73,7 +58,7 @@ describe('batch requests that cannot be served', () => {
 
   it('names the endpoint and the url of the requests when they disagree', async () => {
     const file = await upload()
-    const error = await failure(
+    const error = await rejection(
       kit.batches.create(ann, { inputFileId: file.id, endpoint: '/v1/embeddings', completionWindow: '24h' }),
     )
     expect(error).toMatchObject({
@@ -87,7 +72,7 @@ describe('batch requests that cannot be served', () => {
     const ended = await endedBatch()
     const errorFileId = ended.errorFileId as string
     expect(errorFileId).toMatch(/^file-/)
-    const error = await failure(
+    const error = await rejection(
       kit.batches.create(ann, { inputFileId: errorFileId, endpoint: '/v1/embeddings', completionWindow: '24h' }),
     )
     expect(error).toMatchObject({
@@ -98,7 +83,7 @@ describe('batch requests that cannot be served', () => {
   })
 
   it('refuses a page after a batch that is not the caller’s', async () => {
-    const error = await failure(kit.batches.list(ann, { after: 'batch_nope' }))
+    const error = await rejection(kit.batches.list(ann, { after: 'batch_nope' }))
     expect(error).toMatchObject({
       status: 400,
       param: 'after',

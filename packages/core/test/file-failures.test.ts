@@ -7,22 +7,13 @@ import { openai } from '../src/providers/openai/index.js'
 import type { Principal } from '../src/types.js'
 import { keyvOverAdapter } from './support/backends.js'
 import { BreakableMap } from './support/breakable-map.js'
+import { chatRequests, rejection } from './support/chat-requests.js'
 
 /**
  * Uploads and deletes that fail part way: what a client is told, what is left upstream and in the
  * store, and what the operator hears. Whatever may be left upstream keeps its intent for the
  * reconciler; whatever is known to be settled leaves none.
  */
-
-const lines = (count: number) =>
-  Array.from({ length: count }, (_, i) =>
-    JSON.stringify({
-      custom_id: `r${i}`,
-      method: 'POST',
-      url: '/v1/chat/completions',
-      body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Count to ${i}.` }] },
-    }),
-  ).join('\n')
 
 describe('uploads and deletes that fail part way', () => {
   let fake: FakeOpenAI
@@ -49,14 +40,7 @@ describe('uploads and deletes that fail part way', () => {
     await fake?.close()
   })
 
-  const upload = (body = lines(3)) => kit.files.create(ann, { file: Readable.from([body]), purpose: 'batch' })
-  const failure = (promise: Promise<unknown>) =>
-    promise.then(
-      () => {
-        throw new Error('it succeeded')
-      },
-      (error: unknown) => error,
-    )
+  const upload = (body = chatRequests(3)) => kit.files.create(ann, { file: Readable.from([body]), purpose: 'batch' })
   /** Intents left in the store: `file` for uploads, `delete` for deletes. */
   const intents = (kind: 'file' | 'delete') =>
     [...records.keys()].filter((key) => key.includes(kind === 'file' ? ':intent:file-' : ':intent:delete:'))
@@ -67,8 +51,8 @@ describe('uploads and deletes that fail part way', () => {
       const before = upstreamFiles()
       const intentsBefore = intents('file').length
       // Far enough in, one line a chunk, that the upload to the provider is under way when the bad line comes.
-      const chunks = [...`${lines(500)}\n`.split(/(?<=\n)/), '{"custom_id": "broken"\n']
-      const error = await failure(kit.files.create(ann, { file: Readable.from(chunks), purpose: 'batch' }))
+      const chunks = [...`${chatRequests(500)}\n`.split(/(?<=\n)/), '{"custom_id": "broken"\n']
+      const error = await rejection(kit.files.create(ann, { file: Readable.from(chunks), purpose: 'batch' }))
       expect(error).toMatchObject({ status: 400 })
       expect(upstreamFiles()).toBe(before)
       expect(intents('file')).toHaveLength(intentsBefore)
@@ -77,7 +61,7 @@ describe('uploads and deletes that fail part way', () => {
     it('its client abandons mid-way leaves no file upstream and no intent', async () => {
       const before = upstreamFiles()
       const intentsBefore = intents('file').length
-      const body = `${lines(500)}\n`.split(/(?<=\n)/)
+      const body = `${chatRequests(500)}\n`.split(/(?<=\n)/)
       let sent = 0
       const abandoned = new Readable({
         read() {
@@ -85,7 +69,7 @@ describe('uploads and deletes that fail part way', () => {
           else this.push(body[sent++])
         },
       })
-      expect(await failure(kit.files.create(ann, { file: abandoned, purpose: 'batch' }))).toBeInstanceOf(Error)
+      expect(await rejection(kit.files.create(ann, { file: abandoned, purpose: 'batch' }))).toBeInstanceOf(Error)
       expect(upstreamFiles()).toBe(before)
       expect(intents('file')).toHaveLength(intentsBefore)
     })
@@ -94,7 +78,7 @@ describe('uploads and deletes that fail part way', () => {
       const before = upstreamFiles()
       const intentsBefore = intents('file').length
       records.failing = { op: 'set', key: /:file:file-/ }
-      expect(await failure(upload())).toMatchObject({ status: 503, code: 'store_unavailable' })
+      expect(await rejection(upload())).toMatchObject({ status: 503, code: 'store_unavailable' })
       records.failing = undefined
       expect(upstreamFiles()).toBe(before)
       expect(intents('file')).toHaveLength(intentsBefore)
@@ -106,7 +90,7 @@ describe('uploads and deletes that fail part way', () => {
       const intentsBefore = intents('file').length
       records.failing = { op: 'set', key: /:file:file-/ }
       fake.failNext({ status: 500, method: 'DELETE', pathPrefix: '/v1/files/' })
-      expect(await failure(upload())).toMatchObject({ status: 503 })
+      expect(await rejection(upload())).toMatchObject({ status: 503 })
       records.failing = undefined
       expect(upstreamFiles()).toBe(before + 1)
       expect(intents('file')).toHaveLength(intentsBefore + 1)
@@ -127,14 +111,14 @@ describe('uploads and deletes that fail part way', () => {
       const file = await upload()
       fake.failNext({ status: 404, method: 'DELETE', pathPrefix: '/v1/files/' })
       expect(await kit.files.delete(ann, file.id)).toEqual({ id: file.id, deleted: true })
-      expect(await failure(kit.files.retrieve(ann, file.id))).toMatchObject({ status: 404 })
+      expect(await rejection(kit.files.retrieve(ann, file.id))).toMatchObject({ status: 404 })
       expect(intents('delete')).toEqual([])
     })
 
     it('the provider refuses changes nothing, and leaves no intent', async () => {
       const file = await upload()
       fake.failNext({ status: 400, method: 'DELETE', pathPrefix: '/v1/files/' })
-      expect(await failure(kit.files.delete(ann, file.id))).toMatchObject({ status: 502 })
+      expect(await rejection(kit.files.delete(ann, file.id))).toMatchObject({ status: 502 })
       expect((await kit.files.retrieve(ann, file.id)).id).toBe(file.id)
       expect(intents('delete')).toEqual([])
     })
@@ -142,7 +126,7 @@ describe('uploads and deletes that fail part way', () => {
     it('the provider cannot be reached for keeps its intent, so the reconciler finishes it', async () => {
       const file = await upload()
       fake.failNext({ status: 500, method: 'DELETE', pathPrefix: '/v1/files/' })
-      expect(await failure(kit.files.delete(ann, file.id))).toMatchObject({ status: 502 })
+      expect(await rejection(kit.files.delete(ann, file.id))).toMatchObject({ status: 502 })
       expect(intents('delete').map((key) => key.slice(key.indexOf(':intent:') + 8))).toEqual([`delete:${file.id}`])
       records.delete(intents('delete')[0] as string)
     })
@@ -150,7 +134,7 @@ describe('uploads and deletes that fail part way', () => {
     it('whose record cannot be dropped after the provider deleted its copy keeps its intent', async () => {
       const file = await upload()
       records.failing = { op: 'delete', key: /:file:file-/ }
-      expect(await failure(kit.files.delete(ann, file.id))).toMatchObject({ status: 503 })
+      expect(await rejection(kit.files.delete(ann, file.id))).toMatchObject({ status: 503 })
       records.failing = undefined
       expect(intents('delete')).toHaveLength(1)
       const [key] = intents('delete')
@@ -158,7 +142,7 @@ describe('uploads and deletes that fail part way', () => {
       expect(JSON.stringify(intent)).toContain(file.id)
       // The reconciler finishes it: the provider's copy is gone already, the record goes now.
       await kit.files.settleIntent(JSON.parse(String(intent)).value as Intent)
-      expect(await failure(kit.files.retrieve(ann, file.id))).toMatchObject({ status: 404 })
+      expect(await rejection(kit.files.retrieve(ann, file.id))).toMatchObject({ status: 404 })
       records.delete(key as string)
     })
   })
@@ -198,7 +182,7 @@ describe('uploads and deletes that fail part way', () => {
   describe('a list', () => {
     it('refuses a page size outside 1 to 10,000, naming it', async () => {
       for (const limit of [0, 10_001, 2.5]) {
-        expect(await failure(kit.files.list(ann, { limit }))).toMatchObject({
+        expect(await rejection(kit.files.list(ann, { limit }))).toMatchObject({
           status: 400,
           param: 'limit',
           message: `Invalid value for 'limit': ${limit}. It must be an integer from 1 to 10000.`,
@@ -207,7 +191,7 @@ describe('uploads and deletes that fail part way', () => {
     })
 
     it('refuses a page after a file that is not the caller’s', async () => {
-      expect(await failure(kit.files.list(ann, { after: 'file-nope' }))).toMatchObject({
+      expect(await rejection(kit.files.list(ann, { after: 'file-nope' }))).toMatchObject({
         status: 400,
         param: 'after',
         message: "Invalid value for 'after': no file 'file-nope' to list after.",
