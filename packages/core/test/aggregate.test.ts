@@ -389,6 +389,13 @@ describe('aggregateUsage: malformed lines', () => {
     '{"response":{"status_code":200},,"error":null}', // double comma
     '{"response":{"status_code":200} "error":null}', // no comma
     '{"response":{"status_code":200,"body":{"text":"unterminated}},"error":null}',
+    '{"response":{"status_code":200,"body":{"choices":[1}},"error":null}}', // `}` closing an array, balanced after
+    '{"response":{"status_code":200},"error":null,}', // trailing comma
+    '{"response":{"status_code":200,"body":{x,"model":"gpt-4o"}},"error":null}', // no key after `{`
+    '["response":{"status_code":200},"error":null}', // an array opened, an object closed
+    ...['0200', '2.', '2e', '0x10', '1e2.5', '200x', '2..0', '--2', 'n200', 'true', 'null'].map(
+      (status) => `{"response":{"status_code":${status},"body":{}},"error":null}`, // not a JSON number
+    ),
   ]
 
   it('counts them, never throws, and still sums the good lines', async () => {
@@ -483,14 +490,33 @@ describe('aggregateUsage: JSON details', () => {
   })
 
   it('handles strings ending in escaped backslashes and escaped quotes at every chunk boundary', async () => {
-    const tricky = ['\\', '\\\\', '\\"', '"\\', 'a\\\\"b', '\\\\\\"', `${'x'.repeat(100)}\\"${'y'.repeat(100)}\\`]
+    const long = (text: string) => `${'x'.repeat(60)}${text}${'y'.repeat(60)}`
+    const tricky = [
+      '\\',
+      '\\\\',
+      '\\"',
+      '"\\',
+      'a\\\\"b',
+      '\\\\\\"',
+      `${'x'.repeat(100)}\\"${'y'.repeat(100)}\\`,
+      // Past the first 48 bytes a string is searched natively: runs of backslashes, odd and even, before quotes.
+      long('\\"'),
+      long('\\\\"'),
+      long('\\\\\\"'),
+      long('\\\\'),
+      `${long('"')}\\\\`,
+    ]
     const line = ok({ model: 'gpt-4o', tricky, [tricky.join('')]: tricky, usage })
     const file = jsonl([line, line])
-    for (let size = 1; size <= 12; size++) {
-      const summary = await aggregateUsage(chunksOf(file, size), pricing)
+    const read = async (chunks: Buffer[]) => {
+      const summary = await aggregateUsage(chunks, pricing)
       expect(summary.malformedLines).toBe(0)
       expect(summary.byModel['gpt-4o']).toMatchObject({ requests: { succeeded: 2 }, inputTokens: 200 })
     }
+    for (let size = 1; size <= 12; size++) await read(chunksOf(file, size))
+    // Cut once at every offset, so that a long string's piece ends on every byte of it.
+    const bytes = Buffer.from(file)
+    for (let cut = 1; cut < bytes.length; cut++) await read([bytes.subarray(0, cut), bytes.subarray(cut)])
   })
 
   it('takes the last of duplicated keys, like JSON.parse', async () => {
@@ -500,6 +526,34 @@ describe('aggregateUsage: JSON details', () => {
     const summary = await aggregateUsage([file], pricing)
     expect(summary).toEqual(await aggregateUsageByParsing([file], pricing))
     expect(summary.byModel['gpt-4o']).toMatchObject({ requests: { succeeded: 1, failed: 0 }, inputTokens: 100 })
+  })
+
+  it('forgets a model or usage that a later duplicate of its key replaces with something unreadable', async () => {
+    const file = jsonl([
+      '{"response":{"status_code":200,"body":{"modelVersion":"gemini-2.5-pro","modelVersion":5,"usageMetadata":{"promptTokenCount":7},"usageMetadata":null}},"error":null}',
+    ])
+    const summary = await aggregateUsage([file], pricing, { defaultModel: 'gpt-4o' })
+    expect(summary).toEqual(await aggregateUsageByParsing([file], pricing, { defaultModel: 'gpt-4o' }))
+    expect(summary.byModel).toEqual({
+      'gpt-4o': expect.objectContaining({ requests: { succeeded: 1, failed: 0 }, inputTokens: 0, cost: 0 }),
+    })
+  })
+
+  it('reads status codes written as any JSON number', async () => {
+    const line = (status: string) => `{"response":{"status_code":${status},"body":{"model":"gpt-4o"}},"error":null}`
+    const file = jsonl(['2e2', '200.0', '2.5e+2', '20E1', '299.9', '-0', '199.99', '3e2'].map(line))
+    const summary = await aggregateUsage([file], pricing)
+    expect(summary).toEqual(await aggregateUsageByParsing([file], pricing))
+    expect(summary).toMatchObject({ lines: 8, malformedLines: 0 })
+    expect(summary.byModel['gpt-4o']!.requests).toEqual({ succeeded: 5, failed: 3 })
+  })
+
+  it('tells apart consecutive model names of the same length', async () => {
+    const usage = { prompt_tokens: 1, completion_tokens: 1 }
+    const file = jsonl([ok({ model: 'abc', usage }), ok({ model: 'xyz', usage }), ok({ model: 'xyz', usage })])
+    const summary = await aggregateUsage([file], pricing)
+    expect(Object.keys(summary.byModel)).toEqual(['abc', 'xyz'])
+    expect(summary.byModel.xyz!.requests.succeeded).toBe(2)
   })
 
   it('reads a line far longer than any chunk (a large embeddings response) without holding it', async () => {
@@ -512,9 +566,36 @@ describe('aggregateUsage: JSON details', () => {
     expect(summary.byModel['text-embedding-3-large']!.requests.succeeded).toBe(1)
   })
 
-  it('treats a usage object larger than 64 KiB as malformed', async () => {
-    const file = jsonl([ok({ model: 'gpt-4o', usage: { ...usage, note: 'x'.repeat(70_000) } })])
-    expect(await aggregateUsage(chunksOf(file, 1000), pricing)).toMatchObject({ lines: 1, malformedLines: 1 })
+  it('reads a usage object of up to 64 KiB, and treats a larger one as malformed, however it is chunked', async () => {
+    /** A usage object of exactly `bytes` bytes of JSON. */
+    const usageOf = (bytes: number) => {
+      const padded = { ...usage, note: '' }
+      padded.note = 'x'.repeat(bytes - JSON.stringify(padded).length)
+      expect(JSON.stringify(padded)).toHaveLength(bytes)
+      return padded
+    }
+    const fits = jsonl([ok({ model: 'gpt-4o', usage: usageOf(64 * 1024) })])
+    const over = jsonl([ok({ model: 'gpt-4o', usage: usageOf(64 * 1024 + 1) })])
+    for (const size of [7, 1000, 40_000, 1_000_000]) {
+      const read = await aggregateUsage(chunksOf(fits, size), pricing)
+      expect(read).toMatchObject({ lines: 1, malformedLines: 0 })
+      expect(read.byModel['gpt-4o']).toMatchObject({ inputTokens: 100, outputTokens: 10 })
+      expect(await aggregateUsage(chunksOf(over, size), pricing)).toMatchObject({ lines: 1, malformedLines: 1 })
+    }
+  })
+
+  it('treats a model name or status code longer than 64 KiB, or nesting deeper than 1,024, as malformed', async () => {
+    const file = jsonl([
+      ok({ model: 'm'.repeat(70_000), usage }),
+      `{"response":{"status_code":2${'0'.repeat(70_000)},"body":{}},"error":null}`,
+      `{"response":{"status_code":200,"body":{"deep":${'['.repeat(2_000)}${']'.repeat(2_000)}}},"error":null}`,
+      ok({ model: 'gpt-4o', usage }),
+    ])
+    for (const size of [1000, 1_000_000]) {
+      const summary = await aggregateUsage(chunksOf(file, size), pricing)
+      expect(summary).toMatchObject({ lines: 4, malformedLines: 3 })
+      expect(Object.keys(summary.byModel)).toEqual(['gpt-4o'])
+    }
   })
 })
 
@@ -633,6 +714,15 @@ describe('normalizeUsage', () => {
       outputTokens: 100,
       reasoningTokens: 70,
     })
+    // Tokens only in the total, reasoning reported: billed as output, the reported reasoning kept.
+    expect(
+      normalizeUsage({
+        prompt_tokens: 100,
+        completion_tokens: 30,
+        total_tokens: 200,
+        completion_tokens_details: { reasoning_tokens: 20 },
+      }),
+    ).toEqual({ inputTokens: 100, cachedTokens: 0, outputTokens: 100, reasoningTokens: 20 })
     // Already converted (as the Vertex provider does): thoughts inside completion_tokens, total = prompt + completion.
     expect(
       normalizeUsage({
@@ -654,6 +744,19 @@ describe('normalizeUsage', () => {
       outputTokens: 0,
       reasoningTokens: 0,
     })
+    // Any one field of a shape names it.
+    const tokens = (input: number, output: number) => ({
+      inputTokens: input,
+      cachedTokens: 0,
+      outputTokens: output,
+      reasoningTokens: 0,
+    })
+    expect(normalizeUsage({ completion_tokens: 5 })).toEqual(tokens(0, 5))
+    expect(normalizeUsage({ input_tokens: 4 })).toEqual(tokens(4, 0))
+    expect(normalizeUsage({ output_tokens: 6 })).toEqual(tokens(0, 6))
+    expect(normalizeUsage({ promptTokenCount: 3 })).toEqual(tokens(3, 0))
+    expect(normalizeUsage({ candidatesTokenCount: 2 })).toEqual(tokens(0, 2))
+    expect(normalizeUsage({ totalTokenCount: 0 })).toEqual(tokens(0, 0))
     expect(normalizeUsage({ tokens: 5 })).toBeUndefined()
     expect(normalizeUsage(null)).toBeUndefined()
     expect(normalizeUsage([1])).toBeUndefined()

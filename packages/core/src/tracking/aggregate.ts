@@ -67,8 +67,8 @@ export type UsageSource = AsyncIterable<UsageChunk> | Iterable<UsageChunk> | Rea
  * only `response.status_code`, `response.body.model` and the `usage` object, which is then parsed with
  * `JSON.parse`. So memory does not grow with the file or with a line's length (an embeddings line of many
  * megabytes included), and the result does not depend on how the input is chunked. Malformed lines (not an
- * object, truncated, unbalanced, a bad `usage`, …) are counted, never thrown; numbers and literals that are not
- * read are not validated, so a line that is well formed but for such a token still counts.
+ * object, truncated, unbalanced, a bad `usage`, a model, status or `usage` over 64 KiB, nesting past 1,024) are
+ * counted, never thrown; numbers and literals that are not read are not checked (such a line still counts).
  */
 export async function aggregateUsage(
   source: UsageSource,
@@ -716,18 +716,13 @@ function hasBackslash(buf: Buffer, start: number, end: number): boolean {
   return false
 }
 
-/** A number token `buf[start, end)` (digits read directly), NaN if it is not a number. */
+/** A JSON number's grammar: a status code written otherwise (`0200`, `0x10`, `true`) is not one. */
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/
+
+/** The number token `buf[start, end)`, NaN if it is not a JSON number. */
 function parseNumber(buf: Buffer, start: number, end: number): number {
-  let value = 0
-  let k = start
-  for (; k < end; k++) {
-    const digit = buf[k]! - 0x30
-    if (digit < 0 || digit > 9) break
-    value = value * 10 + digit
-  }
-  if (k === end && end > start && end - start < 16) return value
   const text = buf.toString('latin1', start, end)
-  return text === 'true' || text === 'false' || text === 'null' ? Number.NaN : Number(text)
+  return JSON_NUMBER.test(text) ? Number(text) : Number.NaN
 }
 
 /** Whether the token `buf[start, end)` is the literal `null`. */
