@@ -391,7 +391,7 @@ describe('aggregateUsage: malformed lines', () => {
     '{"response":{"status_code":200,"body":{"text":"unterminated}},"error":null}',
     '{"response":{"status_code":200,"body":{"choices":[1}},"error":null}}', // `}` closing an array, balanced after
     '{"response":{"status_code":200},"error":null,}', // trailing comma
-    '{"response":{"status_code":200,"body":{x,"model":"gpt-4o"}},"error":null}', // no key after `{`
+    '{"response":{"status_code":200,"body":{x,"model":"gpt-4o"},"error":null}', // no key after `{` (balanced if `x` closed it)
     '["response":{"status_code":200},"error":null}', // an array opened, an object closed
     ...['0200', '2.', '2e', '0x10', '1e2.5', '200x', '2..0', '--2', 'n200', 'true', 'null'].map(
       (status) => `{"response":{"status_code":${status},"body":{}},"error":null}`, // not a JSON number
@@ -566,6 +566,32 @@ describe('aggregateUsage: JSON details', () => {
     expect(summary.byModel['text-embedding-3-large']!.requests.succeeded).toBe(1)
   })
 
+  it('finds the end of a string after a long run of escaped backslashes, a chunk starting or ending anywhere in it', async () => {
+    const line = ok({ model: 'gpt-4o', note: '\\'.repeat(150), usage })
+    const file = jsonl([line, line])
+    for (let size = 40; size <= 160; size++) {
+      const summary = await aggregateUsage(chunksOf(file, size), pricing)
+      expect(summary.malformedLines).toBe(0)
+      expect(summary.byModel['gpt-4o']).toMatchObject({ requests: { succeeded: 2 }, inputTokens: 200 })
+    }
+  })
+
+  it('reads a model name of up to 64 KiB, and treats a longer one as malformed, wherever a chunk ends in it', async () => {
+    for (const [length, fits] of [
+      [64 * 1024, true],
+      [64 * 1024 + 1, false],
+    ] as const) {
+      const model = 'm'.repeat(length)
+      const line = Buffer.from(jsonl([ok({ model, usage })]))
+      const close = line.indexOf('"', line.indexOf('"model":"') + '"model":"'.length)
+      for (const cut of [1000, close - 1, close, close + 1]) {
+        const summary = await aggregateUsage([line.subarray(0, cut), line.subarray(cut)], pricing)
+        expect(summary.malformedLines).toBe(fits ? 0 : 1)
+        expect(Object.keys(summary.byModel)).toEqual(fits ? [model] : [])
+      }
+    }
+  })
+
   it('reads a usage object of up to 64 KiB, and treats a larger one as malformed, however it is chunked', async () => {
     /** A usage object of exactly `bytes` bytes of JSON. */
     const usageOf = (bytes: number) => {
@@ -584,16 +610,17 @@ describe('aggregateUsage: JSON details', () => {
     }
   })
 
-  it('treats a model name or status code longer than 64 KiB, or nesting deeper than 1,024, as malformed', async () => {
+  it('treats a model name, status code or error longer than 64 KiB, or nesting deeper than 1,024, as malformed', async () => {
     const file = jsonl([
       ok({ model: 'm'.repeat(70_000), usage }),
       `{"response":{"status_code":2${'0'.repeat(70_000)},"body":{}},"error":null}`,
       `{"response":{"status_code":200,"body":{"deep":${'['.repeat(2_000)}${']'.repeat(2_000)}}},"error":null}`,
+      `{"response":{"status_code":200,"body":{}},"error":1${'0'.repeat(70_000)}}`,
       ok({ model: 'gpt-4o', usage }),
     ])
     for (const size of [1000, 1_000_000]) {
       const summary = await aggregateUsage(chunksOf(file, size), pricing)
-      expect(summary).toMatchObject({ lines: 4, malformedLines: 3 })
+      expect(summary).toMatchObject({ lines: 5, malformedLines: 4 })
       expect(Object.keys(summary.byModel)).toEqual(['gpt-4o'])
     }
   })
