@@ -67,8 +67,8 @@ export type UsageSource = AsyncIterable<UsageChunk> | Iterable<UsageChunk> | Rea
  * only `response.status_code`, `response.body.model` and the `usage` object, which is then parsed with
  * `JSON.parse`. So memory does not grow with the file or with a line's length (an embeddings line of many
  * megabytes included), and the result does not depend on how the input is chunked. Malformed lines (not an
- * object, truncated, unbalanced, a bad `usage`, a model, status or `usage` over 64 KiB, nesting past 1,024) are
- * counted, never thrown; numbers and literals that are not read are not checked (such a line still counts).
+ * object, truncated, unbalanced, a bad `usage`, a model, status, `error` or `usage` over 64 KiB, nesting past
+ * 1,024) are counted, never thrown; numbers and literals that are not read are not checked (such a line counts).
  */
 export async function aggregateUsage(
   source: UsageSource,
