@@ -1,12 +1,12 @@
 import { Readable } from 'node:stream'
-import { type FakeOpenAI, startFakeOpenAI } from '@batchkit/testkit'
 import { Keyv } from 'keyv'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { ApiError } from '../src/errors.js'
-import { type BatchKit, createBatchKit } from '../src/kit.js'
+import { createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
 import type { BatchRecord, Principal } from '../src/types.js'
 import { chatRequests, rejection } from './support/chat-requests.js'
+import { kitOnFakeOpenAI } from './support/fake-kit.js'
 
 /**
  * Cancel asks the provider only when there is something to cancel: a batch already cancelling is
@@ -16,53 +16,41 @@ import { chatRequests, rejection } from './support/chat-requests.js'
  */
 
 describe('cancelling a batch', () => {
-  let fake: FakeOpenAI
-  let kit: BatchKit
+  const setup = kitOnFakeOpenAI()
   const ann: Principal = { owner: 'ann' }
 
-  beforeAll(async () => {
-    // Each read of a batch upstream moves it one step on.
-    fake = await startFakeOpenAI()
-    kit = createBatchKit({
-      store: new Keyv(),
-      providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
-      tracking: { enabled: false },
-      freshnessMs: 0,
-      onError: () => undefined,
-    })
-  })
-  afterAll(async () => {
-    await kit?.close()
-    await fake?.close()
-  })
-
   async function newBatch(): Promise<BatchRecord> {
-    const file = await kit.files.create(ann, { file: Readable.from([chatRequests(4)]), purpose: 'batch' })
-    return kit.batches.create(ann, { inputFileId: file.id, endpoint: '/v1/chat/completions', completionWindow: '24h' })
+    const file = await setup.kit.files.create(ann, { file: Readable.from([chatRequests(4)]), purpose: 'batch' })
+    return setup.kit.batches.create(ann, {
+      inputFileId: file.id,
+      endpoint: '/v1/chat/completions',
+      completionWindow: '24h',
+    })
   }
 
   /** The provider calls made about one provider batch. */
   const callsAbout = (providerBatchId: string, method: string, suffix = '') =>
-    fake.requests.filter((r) => r.method === method && r.path === `/v1/batches/${providerBatchId}${suffix}`).length
+    setup.fake.requests.filter((r) => r.method === method && r.path === `/v1/batches/${providerBatchId}${suffix}`)
+      .length
 
   /** Cancels a provider batch at the provider itself, as someone with the provider's key would. */
   const cancelUpstream = (providerBatchId: string) =>
-    fetch(`${fake.baseURL}/batches/${providerBatchId}/cancel`, {
+    fetch(`${setup.fake.baseURL}/batches/${providerBatchId}/cancel`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${fake.apiKey}` },
+      headers: { authorization: `Bearer ${setup.fake.apiKey}` },
     })
 
   /** Reads a provider batch at the provider itself (a read of the fake moves the batch one step on). */
   const readUpstream = (providerBatchId: string) =>
-    fetch(`${fake.baseURL}/batches/${providerBatchId}`, { headers: { authorization: `Bearer ${fake.apiKey}` } }).then(
-      (r) => r.json() as Promise<{ status: string; output_file_id: string | null; error_file_id: string | null }>,
-    )
+    fetch(`${setup.fake.baseURL}/batches/${providerBatchId}`, {
+      headers: { authorization: `Bearer ${setup.fake.apiKey}` },
+    }).then((r) => r.json() as Promise<{ status: string; output_file_id: string | null; error_file_id: string | null }>)
 
   /** Reads the batch as a polling client would, until it shows `status` billed. */
   async function readUntil(id: string, status: string): Promise<BatchRecord> {
     for (let i = 0; i < 50; i++) {
-      const batch = await kit.batches.retrieve(ann, id)
-      await kit.batches.idle()
+      const batch = await setup.kit.batches.retrieve(ann, id)
+      await setup.kit.batches.idle()
       if (batch.status === status) return batch
     }
     throw new Error(`${id} never showed ${status}`)
@@ -70,8 +58,8 @@ describe('cancelling a batch', () => {
 
   it('asks the provider once, however often a client cancels', async () => {
     const batch = await newBatch()
-    const first = await kit.batches.cancel(ann, batch.id)
-    const second = await kit.batches.cancel(ann, batch.id)
+    const first = await setup.kit.batches.cancel(ann, batch.id)
+    const second = await setup.kit.batches.cancel(ann, batch.id)
     expect(first.status).toBe('cancelling')
     expect(second).toMatchObject({ id: batch.id, status: 'cancelling', cancellingAt: first.cancellingAt })
     expect(callsAbout(batch.providerBatchId, 'POST', '/cancel')).toBe(1)
@@ -79,9 +67,9 @@ describe('cancelling a batch', () => {
 
   it('answers 409 for a batch that has ended, without asking the provider', async () => {
     const batch = await newBatch()
-    await fake.expire(batch.providerBatchId)
+    await setup.fake.expire(batch.providerBatchId)
     await readUntil(batch.id, 'expired')
-    const error = await rejection(kit.batches.cancel(ann, batch.id))
+    const error = await rejection(setup.kit.batches.cancel(ann, batch.id))
     expect(error).toMatchObject({ status: 409, message: "Cannot cancel a batch with status 'expired'." })
     expect(callsAbout(batch.providerBatchId, 'POST', '/cancel')).toBe(0)
   })
@@ -89,21 +77,21 @@ describe('cancelling a batch', () => {
   it('answers an ended-upstream batch with 409 and why, and shows it ended from then on', async () => {
     const batch = await newBatch()
     // The provider ends it; the store has not heard yet.
-    await fake.expire(batch.providerBatchId)
-    const error = await rejection(kit.batches.cancel(ann, batch.id))
+    await setup.fake.expire(batch.providerBatchId)
+    const error = await rejection(setup.kit.batches.cancel(ann, batch.id))
     expect(error).toMatchObject({ status: 409, message: "Cannot cancel a batch with status 'expired'." })
     // Brought up to date by the cancel itself: the next read answers from the store, no longer the stale `validating`.
-    const shown = await kit.batches.retrieve(ann, batch.id)
+    const shown = await setup.kit.batches.retrieve(ann, batch.id)
     expect(['finalizing', 'expired']).toContain(shown.status)
   })
 
   it('passes on a provider failure other than 409, without reading the batch again', async () => {
     const batch = await newBatch()
-    fake.failNext({ status: 500, method: 'POST', pathPrefix: `/v1/batches/${batch.providerBatchId}/cancel` })
-    const error = await rejection(kit.batches.cancel(ann, batch.id))
+    setup.fake.failNext({ status: 500, method: 'POST', pathPrefix: `/v1/batches/${batch.providerBatchId}/cancel` })
+    const error = await rejection(setup.kit.batches.cancel(ann, batch.id))
     expect(error).toMatchObject({ status: 502 })
     expect(callsAbout(batch.providerBatchId, 'GET')).toBe(0)
-    expect((await kit.batches.retrieve(ann, batch.id)).status).toBe('validating')
+    expect((await setup.kit.batches.retrieve(ann, batch.id)).status).toBe('validating')
   })
 
   it('answers a batch whose cancel is still being billed as cancelling, not 409', async () => {
@@ -111,18 +99,18 @@ describe('cancelling a batch', () => {
     await readUntil(batch.id, 'in_progress')
     // A second on, so the cancel's time is not the batch's creation time.
     await new Promise((resolve) => setTimeout(resolve, 1100))
-    const { cancellingAt } = await kit.batches.cancel(ann, batch.id)
+    const { cancellingAt } = await setup.kit.batches.cancel(ann, batch.id)
     expect(cancellingAt).toBeGreaterThan(batch.createdAt)
     // The provider ends the cancel (a read of its own moves it on); its files cannot be read yet, so no bill settles.
     const upstream = await readUpstream(batch.providerBatchId)
     expect(upstream.status).toBe('cancelled')
     for (const id of [upstream.output_file_id, upstream.error_file_id]) {
-      if (id) fake.failNext({ status: 500, method: 'GET', pathPrefix: `/v1/files/${id}/content`, times: 50 })
+      if (id) setup.fake.failNext({ status: 500, method: 'GET', pathPrefix: `/v1/files/${id}/content`, times: 50 })
     }
-    const read = await kit.batches.retrieve(ann, batch.id)
-    await kit.batches.idle()
+    const read = await setup.kit.batches.retrieve(ann, batch.id)
+    await setup.kit.batches.idle()
     expect(read.status).toBe('cancelling')
-    const again = await kit.batches.cancel(ann, batch.id)
+    const again = await setup.kit.batches.cancel(ann, batch.id)
     expect(again).toMatchObject({ id: batch.id, status: 'cancelling', cancelledAt: null, cancellingAt })
     expect(callsAbout(batch.providerBatchId, 'POST', '/cancel')).toBe(1)
   })
@@ -131,16 +119,16 @@ describe('cancelling a batch', () => {
     it('answers a batch someone else is cancelling upstream as cancelling', async () => {
       const batch = await newBatch()
       await cancelUpstream(batch.providerBatchId)
-      fake.failNext({ status: 409, method: 'POST', pathPrefix: `/v1/batches/${batch.providerBatchId}/cancel` })
-      expect(await kit.batches.cancel(ann, batch.id)).toMatchObject({ id: batch.id, status: 'cancelling' })
+      setup.fake.failNext({ status: 409, method: 'POST', pathPrefix: `/v1/batches/${batch.providerBatchId}/cancel` })
+      expect(await setup.kit.batches.cancel(ann, batch.id)).toMatchObject({ id: batch.id, status: 'cancelling' })
     })
 
     it('answers a batch someone else cancelled upstream as cancelled', async () => {
       const batch = await newBatch()
       await cancelUpstream(batch.providerBatchId)
       expect((await readUpstream(batch.providerBatchId)).status).toBe('cancelled')
-      fake.failNext({ status: 409, method: 'POST', pathPrefix: `/v1/batches/${batch.providerBatchId}/cancel` })
-      const answer = await kit.batches.cancel(ann, batch.id)
+      setup.fake.failNext({ status: 409, method: 'POST', pathPrefix: `/v1/batches/${batch.providerBatchId}/cancel` })
+      const answer = await setup.kit.batches.cancel(ann, batch.id)
       expect(answer.id).toBe(batch.id)
       expect(['cancelling', 'cancelled']).toContain(answer.status)
     })
@@ -148,11 +136,12 @@ describe('cancelling a batch', () => {
 
   /**
    * A kit of its own over a provider whose next cancel or read can be held for a moment, to change the
-   * store or the answer meanwhile, as another instance's tracker submitting a part again would.
+   * store or the answer meanwhile, as another instance's tracker submitting a part again would. It is
+   * closed when the test finishes.
    */
   async function racingKit() {
     const store = new Keyv()
-    const base = openai({ apiKey: fake.apiKey, baseURL: fake.baseURL })
+    const base = openai({ apiKey: setup.fake.apiKey, baseURL: setup.fake.baseURL })
     const hooks: { beforeCancel?: () => Promise<void>; readInstead?: string; conflicts?: number } = {}
     const provider = Object.assign(Object.create(base) as typeof base, {
       async cancelBatch(id: string) {
@@ -171,67 +160,56 @@ describe('cancelling a batch', () => {
         return base.retrieveBatch(instead ?? id)
       },
     })
-    const kit = createBatchKit({
+    const own = createBatchKit({
       store,
       providers: { openai: provider },
       tracking: { enabled: false },
       onError: () => undefined,
     })
-    const file = await kit.files.create(ann, { file: Readable.from([chatRequests(4)]), purpose: 'batch' })
+    onTestFinished(() => own.close())
+    const file = await own.files.create(ann, { file: Readable.from([chatRequests(4)]), purpose: 'batch' })
     const create = () =>
-      kit.batches.create(ann, { inputFileId: file.id, endpoint: '/v1/chat/completions', completionWindow: '24h' })
-    return { kit, store, hooks, create }
+      own.batches.create(ann, { inputFileId: file.id, endpoint: '/v1/chat/completions', completionWindow: '24h' })
+    return { kit: own, store, hooks, create }
   }
 
   it('also cancels a part submitted again while the cancel was on its way', async () => {
     const { kit: racing, store, hooks, create } = await racingKit()
-    try {
-      const [batch, other] = [await create(), await create()]
-      // Meanwhile (as another instance's tracker would), the batch's work is submitted again upstream.
-      hooks.beforeCancel = async () => {
-        const stored = (await store.get(`batchkit:batch:${batch.id}`)) as BatchRecord
-        await store.set(`batchkit:batch:${batch.id}`, { ...stored, providerBatchId: other.providerBatchId })
-      }
-      const answer = await racing.batches.cancel(ann, batch.id)
-      expect(answer).toMatchObject({ id: batch.id, status: 'cancelling', providerBatchId: other.providerBatchId })
-      expect(fake.batches.get(batch.providerBatchId)?.status).toBe('cancelling')
-      expect(fake.batches.get(other.providerBatchId)?.status).toBe('cancelling')
-    } finally {
-      await racing.close()
+    const [batch, other] = [await create(), await create()]
+    // Meanwhile (as another instance's tracker would), the batch's work is submitted again upstream.
+    hooks.beforeCancel = async () => {
+      const stored = (await store.get(`batchkit:batch:${batch.id}`)) as BatchRecord
+      await store.set(`batchkit:batch:${batch.id}`, { ...stored, providerBatchId: other.providerBatchId })
     }
+    const answer = await racing.batches.cancel(ann, batch.id)
+    expect(answer).toMatchObject({ id: batch.id, status: 'cancelling', providerBatchId: other.providerBatchId })
+    expect(setup.fake.batches.get(batch.providerBatchId)?.status).toBe('cancelling')
+    expect(setup.fake.batches.get(other.providerBatchId)?.status).toBe('cancelling')
   })
 
   it('cancels a part a refresh finds submitted again during the cancel, and keeps the batch cancelling', async () => {
     const { kit: racing, hooks, create } = await racingKit()
-    try {
-      const [batch, other] = [await create(), await create()]
-      const cancelling = await racing.batches.cancel(ann, batch.id)
-      expect(cancelling.status).toBe('cancelling')
-      // The provider answers for a part submitted again, still running, that the cancel never reached.
-      hooks.readInstead = other.providerBatchId
-      const refreshed = await racing.batches.refresh(cancelling)
-      expect(refreshed).toMatchObject({ id: batch.id, status: 'cancelling', providerBatchId: batch.providerBatchId })
-      expect((await racing.batches.retrieve(ann, batch.id)).status).toBe('cancelling')
-      expect(fake.batches.get(other.providerBatchId)?.status).toBe('cancelling')
-    } finally {
-      await racing.close()
-    }
+    const [batch, other] = [await create(), await create()]
+    const cancelling = await racing.batches.cancel(ann, batch.id)
+    expect(cancelling.status).toBe('cancelling')
+    // The provider answers for a part submitted again, still running, that the cancel never reached.
+    hooks.readInstead = other.providerBatchId
+    const refreshed = await racing.batches.refresh(cancelling)
+    expect(refreshed).toMatchObject({ id: batch.id, status: 'cancelling', providerBatchId: batch.providerBatchId })
+    expect((await racing.batches.retrieve(ann, batch.id)).status).toBe('cancelling')
+    expect(setup.fake.batches.get(other.providerBatchId)?.status).toBe('cancelling')
   })
 
   it('answers a batch cancelled elsewhere, whose provider refuses the cancel with 409, as cancelled', async () => {
     const { kit: racing, hooks, create } = await racingKit()
-    try {
-      const batch = await create()
-      await cancelUpstream(batch.providerBatchId)
-      // A read at the provider finishes that cancel; the store has not heard. The provider refuses batchkit's own
-      // cancel of the ended batch with 409, as some providers do.
-      expect((await readUpstream(batch.providerBatchId)).status).toBe('cancelled')
-      hooks.conflicts = 2
-      const answer = await racing.batches.cancel(ann, batch.id)
-      expect(answer.id).toBe(batch.id)
-      expect(['cancelling', 'cancelled']).toContain(answer.status)
-    } finally {
-      await racing.close()
-    }
+    const batch = await create()
+    await cancelUpstream(batch.providerBatchId)
+    // A read at the provider finishes that cancel; the store has not heard. The provider refuses batchkit's own
+    // cancel of the ended batch with 409, as some providers do.
+    expect((await readUpstream(batch.providerBatchId)).status).toBe('cancelled')
+    hooks.conflicts = 2
+    const answer = await racing.batches.cancel(ann, batch.id)
+    expect(answer.id).toBe(batch.id)
+    expect(['cancelling', 'cancelled']).toContain(answer.status)
   })
 })

@@ -1,12 +1,9 @@
 import { Readable } from 'node:stream'
-import { type FakeOpenAI, startFakeOpenAI } from '@batchkit/testkit'
-import { Keyv } from 'keyv'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Intent } from '../src/intents/intent-log.js'
-import { type BatchKit, createBatchKit } from '../src/kit.js'
-import { openai } from '../src/providers/openai/index.js'
 import type { BatchRecord, Principal } from '../src/types.js'
 import { chatRequests, rejection } from './support/chat-requests.js'
+import { kitOnFakeOpenAI } from './support/fake-kit.js'
 
 /**
  * What a client is told when a batch request cannot be served: the parameter at fault and a message
@@ -16,41 +13,24 @@ import { chatRequests, rejection } from './support/chat-requests.js'
  */
 
 describe('batch requests that cannot be served', () => {
-  let fake: FakeOpenAI
-  let kit: BatchKit
+  const setup = kitOnFakeOpenAI()
   const ann: Principal = { owner: 'ann' }
-
-  beforeAll(async () => {
-    // Each read of a batch moves it one step on.
-    fake = await startFakeOpenAI()
-    kit = createBatchKit({
-      store: new Keyv(),
-      providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
-      tracking: { enabled: false },
-      freshnessMs: 0,
-      onError: () => undefined,
-    })
-  })
-  afterAll(async () => {
-    await kit?.close()
-    await fake?.close()
-  })
 
   // The first request fails, so every batch that ends has an error file.
   const upload = () =>
-    kit.files.create(ann, { file: Readable.from([chatRequests(4, { failing: [0] })]), purpose: 'batch' })
+    setup.kit.files.create(ann, { file: Readable.from([chatRequests(4, { failing: [0] })]), purpose: 'batch' })
 
   /** A batch that ended with one failed request, as a client reads it once it is billed: with its error file. */
   async function endedBatch(): Promise<BatchRecord> {
     const file = await upload()
-    const batch = await kit.batches.create(ann, {
+    const batch = await setup.kit.batches.create(ann, {
       inputFileId: file.id,
       endpoint: '/v1/chat/completions',
       completionWindow: '24h',
     })
     for (let i = 0; i < 50; i++) {
-      const read = await kit.batches.retrieve(ann, batch.id)
-      await kit.batches.idle()
+      const read = await setup.kit.batches.retrieve(ann, batch.id)
+      await setup.kit.batches.idle()
       if (read.status === 'completed') return read
     }
     throw new Error(`${batch.id} never completed`)
@@ -59,7 +39,7 @@ describe('batch requests that cannot be served', () => {
   it('names the endpoint and the url of the requests when they disagree', async () => {
     const file = await upload()
     const error = await rejection(
-      kit.batches.create(ann, { inputFileId: file.id, endpoint: '/v1/embeddings', completionWindow: '24h' }),
+      setup.kit.batches.create(ann, { inputFileId: file.id, endpoint: '/v1/embeddings', completionWindow: '24h' }),
     )
     expect(error).toMatchObject({
       status: 400,
@@ -73,7 +53,7 @@ describe('batch requests that cannot be served', () => {
     const errorFileId = ended.errorFileId as string
     expect(errorFileId).toMatch(/^file-/)
     const error = await rejection(
-      kit.batches.create(ann, { inputFileId: errorFileId, endpoint: '/v1/embeddings', completionWindow: '24h' }),
+      setup.kit.batches.create(ann, { inputFileId: errorFileId, endpoint: '/v1/embeddings', completionWindow: '24h' }),
     )
     expect(error).toMatchObject({
       status: 400,
@@ -83,7 +63,7 @@ describe('batch requests that cannot be served', () => {
   })
 
   it('refuses a page after a batch that is not the caller’s', async () => {
-    const error = await rejection(kit.batches.list(ann, { after: 'batch_nope' }))
+    const error = await rejection(setup.kit.batches.list(ann, { after: 'batch_nope' }))
     expect(error).toMatchObject({
       status: 400,
       param: 'after',
@@ -120,13 +100,13 @@ describe('batch requests that cannot be served', () => {
         requestCount: requestCounts.total,
       },
     }
-    await kit.batches.settleIntent(intent)
-    expect(await kit.batches.retrieve(ann, ended.id)).toMatchObject({
+    await setup.kit.batches.settleIntent(intent)
+    expect(await setup.kit.batches.retrieve(ann, ended.id)).toMatchObject({
       status: 'completed',
       errorFileId: ended.errorFileId,
       outputFileId: ended.outputFileId,
     })
-    expect((await kit.batches.list(ann)).data.map((b) => b.id)).toContain(ended.id)
+    expect((await setup.kit.batches.list(ann)).data.map((b) => b.id)).toContain(ended.id)
   })
 
   it('settles only batch intents', async () => {
@@ -139,14 +119,14 @@ describe('batch requests that cannot be served', () => {
       key: 'k',
       attempts: 0,
     }
-    await expect(kit.batches.settleIntent(intent)).rejects.toThrow('not a batch intent: file-x')
+    await expect(setup.kit.batches.settleIntent(intent)).rejects.toThrow('not a batch intent: file-x')
   })
   it("deletes a billed batch's output and error files upstream at once", async () => {
     const ended = await endedBatch()
-    const upstream = fake.batches.get(ended.providerBatchId)
+    const upstream = setup.fake.batches.get(ended.providerBatchId)
     const copies = [upstream?.output_file_id, upstream?.error_file_id]
-    expect(copies.every((id) => id && fake.files.has(id))).toBe(true)
-    for (const id of [ended.outputFileId, ended.errorFileId]) await kit.files.delete(ann, id as string)
-    expect(copies.filter((id) => fake.files.has(id as string))).toEqual([])
+    expect(copies.every((id) => id && setup.fake.files.has(id))).toBe(true)
+    for (const id of [ended.outputFileId, ended.errorFileId]) await setup.kit.files.delete(ann, id as string)
+    expect(copies.filter((id) => setup.fake.files.has(id as string))).toEqual([])
   })
 })
