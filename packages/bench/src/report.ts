@@ -185,7 +185,11 @@ function controlProse(block: string | undefined): string {
       'checks ownership and stores every batch; a retrieve answers from the store (the batch it reads was just created, so ' +
       'it is fresh and no upstream call is made). batchkit also follows every batch it made to its end, in the same process: ' +
       'its tracker polls each open batch upstream (first after 5 s, then backing off to every 5 minutes), so its server CPU ' +
-      'includes those polls of the thousands of batches earlier runs created. Portkey keeps nothing and follows nothing.',
+      'includes those polls of the thousands of batches earlier runs created. Portkey keeps nothing and follows nothing. ' +
+      'The reference gateway (`src/children/reference-gateway.ts`, 50 lines) is a yardstick: plain `node:http`, one bearer ' +
+      'token, each create forwarded to the fake with undici and its answer kept in a Map, each retrieve answered from the Map. ' +
+      'It has no framework, owner, validation, durable write or tracking, so its row is about what any gateway that makes one ' +
+      'upstream call per create can reach on this machine.',
     readModelNote(block, 'every retrieve also asked the upstream for the batch before answering'),
   ]
     .filter(Boolean)
@@ -400,7 +404,7 @@ function methodSection(): string {
     '## How it is measured',
     [
       '- Every server runs in its own child process, listening on 127.0.0.1 only, and is stopped at the end: each fake ' +
-        'upstream, each delay proxy, each batchkit host, and Portkey. Each path has a fake upstream of its own. Memory is read from ' +
+        'upstream, each delay proxy, each batchkit host, the reference gateway, and Portkey. Each path has a fake upstream of its own. Memory is read from ' +
         '`/proc/<pid>/status`, CPU time from `/proc/<pid>/stat`.',
       '- batchkit runs from the workspace source, bundled by esbuild into plain ES modules at the start of the run, so the servers ' +
         'run on `node` alone, as in production, without a TypeScript loader (tsx keeps a second V8 isolate alive for its hooks, ' +

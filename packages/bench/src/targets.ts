@@ -29,6 +29,8 @@ export type TargetSpec =
       estimates?: boolean
     }
   | { kind: 'portkey' }
+  /** The bench's reference gateway (`src/children/reference-gateway.ts`): the least a gateway that keeps batches does. */
+  | { kind: 'reference' }
 
 /** A running target: the gateway (or none, for direct) in front of a fake upstream of its own. */
 export interface Target {
@@ -44,10 +46,14 @@ export interface Target {
   stop(): Promise<void>
 }
 
+/** The reference gateway's label in the tables. */
+export const REFERENCE_LABEL = 'reference gateway (node:http, a Map)'
+
 /** The label of a target in the tables. */
 export function labelOf(spec: TargetSpec, upstream: UpstreamOptions): string {
   if (spec.kind === 'direct') return `direct → ${upstream.kind} fake`
   if (spec.kind === 'portkey') return 'Portkey gateway'
+  if (spec.kind === 'reference') return REFERENCE_LABEL
   const estimates = spec.estimates === false ? ', estimates off' : ''
   return `batchkit ${spec.host.name} (${spec.store === 'redis' ? 'Redis' : 'memory'}${estimates})`
 }
@@ -89,23 +95,29 @@ export async function startTarget(
         ? upstream
         : spec.kind === 'portkey'
           ? await startPortkey(label)
-          : await startServer({
-              name: label,
-              args: [
-                ...cpuProfileFlags(options.profileDir, label),
-                ...(options.nodeFlags ?? []),
-                ...builtChild('batchkit'),
-              ],
-              env: {
-                BENCH_HOST: spec.host.name,
-                BENCH_STORE: spec.store,
-                BENCH_ESTIMATES: spec.estimates === false ? 'off' : 'on',
-                BENCH_UPSTREAM_URL: upstreamURL,
-                BENCH_UPSTREAM_KEY: UPSTREAM_API_KEY,
-              },
-            })
+          : spec.kind === 'reference'
+            ? await startServer({
+                name: label,
+                args: builtChild('reference-gateway'),
+                env: { BENCH_UPSTREAM_URL: upstreamURL, BENCH_UPSTREAM_KEY: UPSTREAM_API_KEY },
+              })
+            : await startServer({
+                name: label,
+                args: [
+                  ...cpuProfileFlags(options.profileDir, label),
+                  ...(options.nodeFlags ?? []),
+                  ...builtChild('batchkit'),
+                ],
+                env: {
+                  BENCH_HOST: spec.host.name,
+                  BENCH_STORE: spec.store,
+                  BENCH_ESTIMATES: spec.estimates === false ? 'off' : 'on',
+                  BENCH_UPSTREAM_URL: upstreamURL,
+                  BENCH_UPSTREAM_KEY: UPSTREAM_API_KEY,
+                },
+              })
     const headers: Record<string, string> =
-      spec.kind === 'batchkit'
+      spec.kind === 'batchkit' || spec.kind === 'reference'
         ? { authorization: `Bearer ${BENCH_API_KEY}` }
         : { authorization: `Bearer ${UPSTREAM_API_KEY}` }
     if (spec.kind === 'portkey') {

@@ -38,6 +38,7 @@ function plan(config: BenchConfig): { spec: TargetSpec; upstream: UpstreamOption
     rows.push({ spec: { kind: 'batchkit', host, store: 'memory' }, upstream })
     rows.push({ spec: { kind: 'batchkit', host, store: 'redis' }, upstream })
   }
+  rows.push({ spec: { kind: 'reference' }, upstream })
   rows.push({ spec: { kind: 'portkey' }, upstream })
   return rows
 }
@@ -65,12 +66,12 @@ export async function runControlPlane(
       let target: Target | undefined
       try {
         target = await startTarget(spec, upstream, { profileDir })
-        // batchkit needs the file in its own store; the direct path and Portkey use the fake's file.
+        // batchkit needs the file in its own store; the other paths use the fake's file.
         const uploadTo = spec.kind === 'batchkit' ? target : upstreamTarget(target)
         const { id } = await uploadJsonl(agent, uploadTo, jsonlShape(10 * 4_096))
-        if (spec.kind === 'portkey') {
-          await provePortkeyReachesFake(agent, target, id)
-          log("  Portkey forwards to the fake upstream: a batch created through it is the fake's own")
+        if (spec.kind === 'portkey' || spec.kind === 'reference') {
+          await proveForwardsToFake(agent, target, id)
+          log(`  ${row.label} forwards to the fake upstream: a batch created through it is the fake's own`)
         }
         live.push({ row, target, inputFileId: id, results: {} })
         log(`  started ${row.label}`)
@@ -123,10 +124,10 @@ export async function runControlPlane(
   }
 }
 
-/** Proof that Portkey forwards to our fake (and nowhere else): a batch made through it is the fake's own. */
-async function provePortkeyReachesFake(agent: ReturnType<typeof clientAgent>, portkey: Target, inputFileId: string) {
+/** Proof that a gateway forwards to our fake (and nowhere else): a batch made through it is the fake's own. */
+async function proveForwardsToFake(agent: ReturnType<typeof clientAgent>, gateway: Target, inputFileId: string) {
   const body = { input_file_id: inputFileId, endpoint: '/v1/chat/completions', completion_window: '24h' }
-  const batch = await callJson<{ id: string }>(agent, portkey, 'POST', '/batches', body)
-  const seen = await callJson<{ id: string }>(agent, upstreamTarget(portkey), 'GET', `/batches/${batch.id}`)
-  if (seen.id !== batch.id) throw new Error('Portkey answered with a batch the fake upstream does not have')
+  const batch = await callJson<{ id: string }>(agent, gateway, 'POST', '/batches', body)
+  const seen = await callJson<{ id: string }>(agent, upstreamTarget(gateway), 'GET', `/batches/${batch.id}`)
+  if (seen.id !== batch.id) throw new Error(`${gateway.label} answered with a batch the fake upstream does not have`)
 }
