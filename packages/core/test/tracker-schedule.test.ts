@@ -342,6 +342,39 @@ describe('what the tracker follows', () => {
     ])
   })
 
+  it('a nudge while a poll waits for the provider is kept: the batch is polled again at once, not after the backoff', async () => {
+    const s = setup({ initialIntervalMs: 1000, backoff: 2, maxIntervalMs: 60_000, tickMs: 2 })
+    const batch = await storedBatch(s)
+    s.provider.answers = [{ status: 'in_progress' }]
+    await s.tracker.follow(batch)
+    let release: () => void = () => undefined
+    s.provider.gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    s.tracker.start()
+    vi.setSystemTime(T0 + 1000)
+    await until('the held poll', () => s.provider.asked.length === 1)
+
+    // Say a reader saw the batch end but could not bill it: it nudges while the tracker's poll is out.
+    vi.setSystemTime(T0 + 1500)
+    await s.tracker.nudge(batch.id)
+    const nudged = await tracking(s, batch.id)
+    s.provider.gate = undefined
+    release()
+    await until('the nudged poll', () => s.provider.asked.length === 2)
+    expect(s.provider.asked).toEqual([
+      { how: 'refresh', atMs: T0 + 1000 },
+      { how: 'refresh', atMs: T0 + 1500 },
+    ])
+    // After it, one poll is scheduled, a backoff step on from the nudged one.
+    await until('the next poll scheduled', async () => (await tracking(s, batch.id))?.key !== nudged?.key)
+    const state = await tracking(s, batch.id)
+    expect(state?.polls).toBe(1)
+    expect((await entries(s, batch.id)).map((e) => e.key)).toEqual([state?.key])
+    expectJittered(await nextDelay(s, batch.id, T0 + 1500), 2000)
+    expect(s.errors).toEqual([])
+  })
+
   it('a nudge for a batch it does not follow does nothing', async () => {
     const s = setup({ tickMs: 2 })
     s.tracker.start()

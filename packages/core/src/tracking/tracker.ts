@@ -214,6 +214,12 @@ export class BatchTracker {
       nextSubmitAtMs == null ? backoff : nextSubmitAtMs > now ? nextSubmitAtMs - now : this.options.initialIntervalMs
     const delay = Math.min(backoff, due)
     const key = await this.queue.schedule(id, now + jitter(delay))
+    // A nudge while the provider answered stored a poll for now: it stands, and this later one goes.
+    const current = await this.store.getRecord<TrackingState>('tracking', id)
+    if (current && current.key !== state.key) {
+      if (key !== current.key) await this.queue.remove(key)
+      return
+    }
     await this.store.putRecord('tracking', id, { polls, key, notFound: state.notFound } satisfies TrackingState)
     if (key !== state.key) await this.queue.remove(state.key)
   }
