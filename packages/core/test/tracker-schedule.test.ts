@@ -253,6 +253,30 @@ describe('the poll schedule', () => {
     expect(s.errors).toEqual([])
   })
 
+  it('renews the lease while a poll runs past it, and gives it up when the poll ends', async () => {
+    vi.useRealTimers()
+    const s = setup({ initialIntervalMs: 1, tickMs: 2, leaseMs: 60 })
+    const batch = await storedBatch(s)
+    s.provider.answers = [{ status: 'in_progress' }]
+    let release: () => void = () => undefined
+    s.provider.gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    await s.tracker.follow(batch)
+    s.tracker.start()
+    await until('the held poll', () => s.provider.asked.length === 1)
+    // Three lease lengths on, the poll still holds the batch: another instance cannot take it.
+    await new Promise((resolve) => setTimeout(resolve, 180))
+    const lease = `track:${batch.id}`
+    const taken = await s.leases.acquire(lease, 'instance-b', 1000)
+    s.provider.gate = undefined
+    release()
+    expect(taken).toBe(false)
+    await until('the next poll scheduled', async () => (await tracking(s, batch.id))?.polls === 1)
+    await until('the lease given up', () => s.leases.acquire(lease, 'instance-b', 1000))
+    expect(s.errors).toEqual([])
+  })
+
   it('polls a batch with a part waiting for the queue when the part is due, if before the next backoff step', async () => {
     const s = setup({ initialIntervalMs: 1000, backoff: 3, maxIntervalMs: 60_000, tickMs: 2 })
     const batch = await storedBatch(s)

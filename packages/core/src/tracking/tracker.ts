@@ -3,6 +3,7 @@ import { isApiError } from '../errors.js'
 import type { Logger } from '../observability/logger.js'
 import { recordPollError } from '../observability/telemetry.js'
 import type { DueQueue } from '../store/due-queue.js'
+import { holdLease } from '../store/lease-hold.js'
 import type { LeaseStore } from '../store/leases.js'
 import type { RecordStore } from '../store/records.js'
 import { type BatchBilling, type BatchRecord, TERMINAL_STATUSES } from '../types.js'
@@ -26,7 +27,10 @@ export interface TrackingOptions {
   backoff?: number
   /** How often the tracker looks for due polls. @default 1000 */
   tickMs?: number
-  /** How long an instance holds a batch while it works on it; a dead instance's batches are free again after it. @default 120000 */
+  /**
+   * How long an instance's hold on a batch lasts unless renewed; it is renewed every third of it while a
+   * poll runs, so a dead instance's batches are free again after it. @default 120000
+   */
   leaseMs?: number
 }
 
@@ -123,8 +127,11 @@ export class BatchTracker {
   }
 
   private async pollOne(id: string, key: string): Promise<void> {
-    const lease = `track:${id}`
-    if (!(await this.leases.acquire(lease, this.holder, this.options.leaseMs))) return
+    // Renewed while the poll runs: finishing a big batch (reading its whole output) can outlast any lease.
+    const hold = await holdLease(this.leases, `track:${id}`, this.holder, this.options.leaseMs, (error) =>
+      this.reportError(error, `renewing the tracking lease of ${id}`),
+    )
+    if (!hold) return
     try {
       const state = await this.store.getRecord<TrackingState>('tracking', id)
       if (!state) {
@@ -176,7 +183,7 @@ export class BatchTracker {
       await this.stopFollowing(id, key)
       this.logger.info({ batchId: id, status: batch.status, polls: state.polls + 1 }, 'batchkit batch ended')
     } finally {
-      await this.leases.release(lease, this.holder)
+      await hold.release()
     }
   }
 
