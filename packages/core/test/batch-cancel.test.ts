@@ -46,6 +46,17 @@ describe('cancelling a batch', () => {
       headers: { authorization: `Bearer ${setup.fake.apiKey}` },
     }).then((r) => r.json() as Promise<{ status: string; output_file_id: string | null; error_file_id: string | null }>)
 
+  /**
+   * Makes the first billing of a provider batch that has ended fail (its first read of each result file is
+   * refused), so a client is shown it still finishing until a later billing settles.
+   */
+  async function holdFirstBilling(providerBatchId: string): Promise<void> {
+    const upstream = await readUpstream(providerBatchId)
+    const files = [upstream.output_file_id, upstream.error_file_id].filter((id): id is string => id !== null)
+    expect(files.length).toBeGreaterThan(0)
+    for (const id of files) setup.fake.failNext({ status: 500, method: 'GET', pathPrefix: `/v1/files/${id}/content` })
+  }
+
   /** Reads the batch as a polling client would, until it shows `status` billed. */
   async function readUntil(id: string, status: string): Promise<BatchRecord> {
     for (let i = 0; i < 50; i++) {
@@ -76,13 +87,18 @@ describe('cancelling a batch', () => {
 
   it('answers an ended-upstream batch with 409 and why, and shows it ended from then on', async () => {
     const batch = await newBatch()
+    // Under way, so the end has result files to bill from.
+    await readUntil(batch.id, 'in_progress')
     // The provider ends it; the store has not heard yet.
     await setup.fake.expire(batch.providerBatchId)
+    await holdFirstBilling(batch.providerBatchId)
     const error = await rejection(setup.kit.batches.cancel(ann, batch.id))
     expect(error).toMatchObject({ status: 409, message: "Cannot cancel a batch with status 'expired'." })
-    // Brought up to date by the cancel itself: the next read answers from the store, no longer the stale `validating`.
+    // Brought up to date by the cancel itself: the next read answers from the store, no longer the stale
+    // `validating`; shown finalizing while its bill is not settled, then expired.
     const shown = await setup.kit.batches.retrieve(ann, batch.id)
-    expect(['finalizing', 'expired']).toContain(shown.status)
+    expect(shown.status).toBe('finalizing')
+    expect((await readUntil(batch.id, 'expired')).expiredAt).toBeGreaterThanOrEqual(batch.createdAt)
   })
 
   it('passes on a provider failure other than 409, without reading the batch again', async () => {
@@ -123,14 +139,16 @@ describe('cancelling a batch', () => {
       expect(await setup.kit.batches.cancel(ann, batch.id)).toMatchObject({ id: batch.id, status: 'cancelling' })
     })
 
-    it('answers a batch someone else cancelled upstream as cancelled', async () => {
+    it('answers a batch someone else cancelled upstream as cancelling until it is billed, then cancelled', async () => {
       const batch = await newBatch()
+      await readUntil(batch.id, 'in_progress')
       await cancelUpstream(batch.providerBatchId)
       expect((await readUpstream(batch.providerBatchId)).status).toBe('cancelled')
+      await holdFirstBilling(batch.providerBatchId)
       setup.fake.failNext({ status: 409, method: 'POST', pathPrefix: `/v1/batches/${batch.providerBatchId}/cancel` })
       const answer = await setup.kit.batches.cancel(ann, batch.id)
-      expect(answer.id).toBe(batch.id)
-      expect(['cancelling', 'cancelled']).toContain(answer.status)
+      expect(answer).toMatchObject({ id: batch.id, status: 'cancelling', cancelledAt: null })
+      expect((await readUntil(batch.id, 'cancelled')).cancelledAt).toBeGreaterThanOrEqual(batch.createdAt)
     })
   })
 
@@ -200,16 +218,24 @@ describe('cancelling a batch', () => {
     expect(setup.fake.batches.get(other.providerBatchId)?.status).toBe('cancelling')
   })
 
-  it('answers a batch cancelled elsewhere, whose provider refuses the cancel with 409, as cancelled', async () => {
+  it('answers a batch cancelled elsewhere, whose provider refuses the cancel with 409, as cancelling, then cancelled', async () => {
     const { kit: racing, hooks, create } = await racingKit()
     const batch = await create()
+    // Under way at the provider (a read there moves it on), so its end has result files to bill from.
+    expect((await readUpstream(batch.providerBatchId)).status).toBe('in_progress')
     await cancelUpstream(batch.providerBatchId)
     // A read at the provider finishes that cancel; the store has not heard. The provider refuses batchkit's own
     // cancel of the ended batch with 409, as some providers do.
     expect((await readUpstream(batch.providerBatchId)).status).toBe('cancelled')
+    await holdFirstBilling(batch.providerBatchId)
     hooks.conflicts = 2
     const answer = await racing.batches.cancel(ann, batch.id)
-    expect(answer.id).toBe(batch.id)
-    expect(['cancelling', 'cancelled']).toContain(answer.status)
+    expect(answer).toMatchObject({ id: batch.id, status: 'cancelling', cancelledAt: null })
+    let shown = answer
+    for (let i = 0; i < 50 && shown.status !== 'cancelled'; i++) {
+      await racing.batches.idle()
+      shown = await racing.batches.retrieve(ann, batch.id)
+    }
+    expect(shown.status).toBe('cancelled')
   })
 })
