@@ -98,7 +98,7 @@ export async function startTarget(
           : spec.kind === 'reference'
             ? await startServer({
                 name: label,
-                args: builtChild('reference-gateway'),
+                args: [...cpuProfileFlags(options.profileDir, label), ...builtChild('reference-gateway')],
                 env: { BENCH_UPSTREAM_URL: upstreamURL, BENCH_UPSTREAM_KEY: UPSTREAM_API_KEY },
               })
             : await startServer({
