@@ -431,7 +431,8 @@ export class BatchService {
         return batch
       }
       const billing = billings.get(batch.id)
-      if (billing) return { ...batch, billing }
+      // `billing` first: stored records never carry it, and on Node 20 a field added after a spread costs microseconds.
+      if (billing) return { billing, ...batch }
       this.inBackground(batch.id, 'settling the billing of', () => this.lifecycle.settle(batch))
       return settling(batch)
     })
@@ -586,6 +587,8 @@ function cancellingOf(upstream: ProviderBatch): ProviderBatch {
 function settling(batch: BatchRecord): BatchRecord {
   const cancelled = batch.status === 'cancelled'
   return {
+    // First, as in `present`: a stored record never carries a billing of its own.
+    billing: null,
     ...batch,
     status: cancelled ? 'cancelling' : 'finalizing',
     finalizingAt: cancelled
@@ -596,7 +599,6 @@ function settling(batch: BatchRecord): BatchRecord {
     failedAt: null,
     expiredAt: null,
     cancelledAt: null,
-    billing: null,
   }
 }
 

@@ -235,6 +235,7 @@ export class RecordStore {
 
 /** Billing has a record of its own, so that API writes of a batch can never drop it. */
 function withoutBilling(batch: BatchRecord): BatchRecord {
+  if (!('billing' in batch)) return batch
   const { billing: _, ...record } = batch
   return record
 }
