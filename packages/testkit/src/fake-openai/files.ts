@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs'
 import { open, rename, rm } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
@@ -61,6 +61,7 @@ export async function receiveUpload(
   const fields = new Map<string, string>()
   let upload: Promise<{ id: string; path: string; bytes: number; filename: string }> | undefined
   let partialPath: string | undefined
+  let partial: WriteStream | undefined
   let committed = false
 
   let parser: busboy.Busboy
@@ -82,6 +83,7 @@ export async function receiveUpload(
     const path = join(ctx.dataDir, `${id}.part`)
     partialPath = path
     const sink = createWriteStream(path)
+    partial = sink
     const written = pipeline(stream, sink).then(() => ({
       id,
       path,
@@ -145,8 +147,11 @@ export async function receiveUpload(
     return file
   } finally {
     if (!committed && partialPath) {
-      // Let the write stream settle first so it cannot recreate the file after the removal.
+      // Let the write stream settle and close first: one destroyed before its file was open still opens
+      // (creates) it, and would leave it behind after the removal.
       await upload?.catch(() => undefined)
+      const sink = partial
+      if (sink && !sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()))
       await rm(partialPath, { force: true })
     }
   }
