@@ -221,6 +221,29 @@ describe.each(backends)('records and lists in $label', (backend) => {
     expect(await store.getFile((file as FileRecord).id)).toEqual(file)
   })
 
+  it('stores a batch without its billing, which is kept in a record of its own', async () => {
+    const batch = batchRecord('billing-apart', 'batch-billing-apart', T0)
+    const totals = {
+      requests: { succeeded: 1, failed: 0 },
+      inputTokens: 10,
+      cachedTokens: 0,
+      outputTokens: 5,
+      reasoningTokens: 0,
+      totalTokens: 15,
+      cost: 0.00001,
+    }
+    const billing = { byModel: { 'gpt-4o-mini': totals }, totals, unpricedModels: [], computedAt: 1 }
+    await store.addBatch({ ...batch, status: 'completed', billing })
+    expect(await store.getBatch(batch.id)).toEqual({ ...batch, status: 'completed' })
+    expect(await store.getBatch(batch.id)).not.toHaveProperty('billing')
+    await store.updateBatch({ ...batch, status: 'expired', billing })
+    expect(await store.getBatch(batch.id)).toEqual({ ...batch, status: 'expired' })
+    expect(await store.getBatch(batch.id)).not.toHaveProperty('billing')
+    // One without a billing is stored as it is.
+    await store.updateBatch(batch)
+    expect(await store.getBatch(batch.id)).toEqual(batch)
+  })
+
   describe.each([1, 2, 3, 6, 7, 8])('pages of %i', (limit) => {
     it.each<ListOrder>(['desc', 'asc'])('page through all files, %s, with no gaps or repeats', async (order) => {
       const owner = `paging-files-${limit}-${order}`
