@@ -34,7 +34,7 @@ export function throughputGoal(rows: ControlRow[] | undefined): Goal {
   const range = (values: number[]) => `${num(Math.min(...values), 1)}–${num(Math.max(...values), 1)}×`
   const throughputs = ratios.map((r) => `${r.label} ${num(r.throughput, 1)}×`).join(', ')
   const reference = rows?.find((row) => row.label === REFERENCE_LABEL)?.byClients[CLIENTS]
-  const ceiling = reference
+  const yardstick = reference
     ? `; the reference gateway (node:http and a Map: no framework, owner, validation, durable write or tracking) ` +
       `${num(reference.requestsPerSecond.median / portkey.requestsPerSecond.median, 1)}×`
     : ''
@@ -42,7 +42,7 @@ export function throughputGoal(rows: ControlRow[] | undefined): Goal {
     target,
     measured:
       `${throughputs} (Portkey ${num(portkey.requestsPerSecond.median)} req/s); ` +
-      `server CPU per request ${range(ratios.map((r) => r.cpu))} less than Portkey's${ceiling}`,
+      `server CPU per request ${range(ratios.map((r) => r.cpu))} less than Portkey's${yardstick}`,
     verdict: ratios.every((r) => r.throughput >= 4) ? 'met' : 'missed',
   }
 }

@@ -90,32 +90,7 @@ export async function startTarget(
       })
     }
     const upstreamURL = `${(proxy ?? upstream).origin}/v1`
-    const server =
-      spec.kind === 'direct'
-        ? upstream
-        : spec.kind === 'portkey'
-          ? await startPortkey(label)
-          : spec.kind === 'reference'
-            ? await startServer({
-                name: label,
-                args: [...cpuProfileFlags(options.profileDir, label), ...builtChild('reference-gateway')],
-                env: { BENCH_UPSTREAM_URL: upstreamURL, BENCH_UPSTREAM_KEY: UPSTREAM_API_KEY },
-              })
-            : await startServer({
-                name: label,
-                args: [
-                  ...cpuProfileFlags(options.profileDir, label),
-                  ...(options.nodeFlags ?? []),
-                  ...builtChild('batchkit'),
-                ],
-                env: {
-                  BENCH_HOST: spec.host.name,
-                  BENCH_STORE: spec.store,
-                  BENCH_ESTIMATES: spec.estimates === false ? 'off' : 'on',
-                  BENCH_UPSTREAM_URL: upstreamURL,
-                  BENCH_UPSTREAM_KEY: UPSTREAM_API_KEY,
-                },
-              })
+    const server = await startGateway(spec, label, upstream, upstreamURL, options)
     const headers: Record<string, string> =
       spec.kind === 'batchkit' || spec.kind === 'reference'
         ? { authorization: `Bearer ${BENCH_API_KEY}` }
@@ -141,6 +116,36 @@ export async function startTarget(
     await upstream.stop()
     throw error
   }
+}
+
+/** The process that answers the target's clients: the fake itself for the direct path, else the gateway in front of it. */
+async function startGateway(
+  spec: TargetSpec,
+  label: string,
+  upstream: ServerProcess,
+  upstreamURL: string,
+  options: { profileDir?: string; nodeFlags?: string[] },
+): Promise<ServerProcess> {
+  if (spec.kind === 'direct') return upstream
+  if (spec.kind === 'portkey') return startPortkey(label)
+  if (spec.kind === 'reference') {
+    return startServer({
+      name: label,
+      args: [...cpuProfileFlags(options.profileDir, label), ...builtChild('reference-gateway')],
+      env: { BENCH_UPSTREAM_URL: upstreamURL, BENCH_UPSTREAM_KEY: UPSTREAM_API_KEY },
+    })
+  }
+  return startServer({
+    name: label,
+    args: [...cpuProfileFlags(options.profileDir, label), ...(options.nodeFlags ?? []), ...builtChild('batchkit')],
+    env: {
+      BENCH_HOST: spec.host.name,
+      BENCH_STORE: spec.store,
+      BENCH_ESTIMATES: spec.estimates === false ? 'off' : 'on',
+      BENCH_UPSTREAM_URL: upstreamURL,
+      BENCH_UPSTREAM_KEY: UPSTREAM_API_KEY,
+    },
+  })
 }
 
 /** The path of Portkey's gateway's server script, as npm installed it. */

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import { Keyv } from 'keyv'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { ApiError } from '../src/errors.js'
-import { createBatchKit } from '../src/kit.js'
+import { type BatchKit, createBatchKit } from '../src/kit.js'
 import { openai } from '../src/providers/openai/index.js'
 import type { BatchRecord, Principal } from '../src/types.js'
 import { chatRequests, rejection } from './support/chat-requests.js'
@@ -57,11 +57,11 @@ describe('cancelling a batch', () => {
     for (const id of files) setup.fake.failNext({ status: 500, method: 'GET', pathPrefix: `/v1/files/${id}/content` })
   }
 
-  /** Reads the batch as a polling client would, until it shows `status` billed. */
-  async function readUntil(id: string, status: string): Promise<BatchRecord> {
+  /** Reads the batch as a polling client would (through `kit`, the shared one unless given), until it shows `status` billed. */
+  async function readUntil(id: string, status: string, kit: BatchKit = setup.kit): Promise<BatchRecord> {
     for (let i = 0; i < 50; i++) {
-      const batch = await setup.kit.batches.retrieve(ann, id)
-      await setup.kit.batches.idle()
+      const batch = await kit.batches.retrieve(ann, id)
+      await kit.batches.idle()
       if (batch.status === status) return batch
     }
     throw new Error(`${id} never showed ${status}`)
@@ -231,11 +231,6 @@ describe('cancelling a batch', () => {
     hooks.conflicts = 2
     const answer = await racing.batches.cancel(ann, batch.id)
     expect(answer).toMatchObject({ id: batch.id, status: 'cancelling', cancelledAt: null })
-    let shown = answer
-    for (let i = 0; i < 50 && shown.status !== 'cancelled'; i++) {
-      await racing.batches.idle()
-      shown = await racing.batches.retrieve(ann, batch.id)
-    }
-    expect(shown.status).toBe('cancelled')
+    expect((await readUntil(batch.id, 'cancelled', racing)).status).toBe('cancelled')
   })
 })

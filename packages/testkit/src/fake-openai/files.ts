@@ -60,7 +60,6 @@ export async function receiveUpload(
 ): Promise<FakeFile> {
   const fields = new Map<string, string>()
   let upload: Promise<{ id: string; path: string; bytes: number; filename: string }> | undefined
-  let partialPath: string | undefined
   let partial: WriteStream | undefined
   let committed = false
 
@@ -81,7 +80,6 @@ export async function receiveUpload(
     }
     const id = newFileId()
     const path = join(ctx.dataDir, `${id}.part`)
-    partialPath = path
     const sink = createWriteStream(path)
     partial = sink
     const written = pipeline(stream, sink).then(() => ({
@@ -146,13 +144,13 @@ export async function receiveUpload(
     ctx.files.set(id, file)
     return file
   } finally {
-    if (!committed && partialPath) {
+    const sink = partial
+    if (!committed && sink) {
       // Let the write stream settle and close first: one destroyed before its file was open still opens
       // (creates) it, and would leave it behind after the removal.
       await upload?.catch(() => undefined)
-      const sink = partial
-      if (sink && !sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()))
-      await rm(partialPath, { force: true })
+      if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()))
+      await rm(sink.path, { force: true })
     }
   }
 }
