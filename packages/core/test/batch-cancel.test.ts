@@ -7,6 +7,7 @@ import { openai } from '../src/providers/openai/index.js'
 import type { BatchRecord, Principal } from '../src/types.js'
 import { chatRequests, rejection } from './support/chat-requests.js'
 import { kitOnFakeOpenAI } from './support/fake-kit.js'
+import { readStored, writeStored } from './support/stored.js'
 
 /**
  * Cancel asks the provider only when there is something to cancel: a batch already cancelling is
@@ -196,8 +197,8 @@ describe('cancelling a batch', () => {
     const [batch, other] = [await create(), await create()]
     // Meanwhile (as another instance's tracker would), the batch's work is submitted again upstream.
     hooks.beforeCancel = async () => {
-      const stored = (await store.get(`batchkit:batch:${batch.id}`)) as BatchRecord
-      await store.set(`batchkit:batch:${batch.id}`, { ...stored, providerBatchId: other.providerBatchId })
+      const stored = (await readStored<BatchRecord>(store, `batchkit:batch:${batch.id}`)) as BatchRecord
+      await writeStored(store, `batchkit:batch:${batch.id}`, { ...stored, providerBatchId: other.providerBatchId })
     }
     const answer = await racing.batches.cancel(ann, batch.id)
     expect(answer).toMatchObject({ id: batch.id, status: 'cancelling', providerBatchId: other.providerBatchId })

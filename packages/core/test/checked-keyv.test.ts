@@ -36,6 +36,33 @@ describe.each(backends)('reading many records on $label', (backend) => {
   })
 })
 
+describe.each(await testBackends(['postgres', 'redis', 'memory']))('records as stored on $label', (backend) => {
+  if (!useBackend(backend)) return
+  afterAll(() => backend.cleanup())
+
+  it('keeps each value as JSON text of its own, whatever Keyv serializes it with, and reads it back equal', async () => {
+    const keyv = backend.connect()
+    const store = new CheckedKeyv(keyv)
+    const record = { id: 'batch_1', note: ':starts with a colon', nested: { list: [1, null, 'two'] }, done: true }
+    await store.set('batch:json', record)
+    await store.set('batch:flag', true)
+    expect(await keyv.get('batch:json')).toBe(JSON.stringify(record))
+    expect(await store.get('batch:json')).toEqual(record)
+    expect(await store.get('batch:flag')).toBe(true)
+    expect(await store.getMany(['batch:json', 'batch:flag', 'batch:none'])).toEqual([record, true, undefined])
+  })
+
+  it('reads a record an earlier batchkit stored as a Keyv object as it is', async () => {
+    const keyv = backend.connect()
+    const store = new CheckedKeyv(keyv)
+    const record = { id: 'file-1', bytes: 12, purpose: 'batch' }
+    await keyv.set('file:old', record)
+    await keyv.set('index:old', ['000000000000001:file-1'])
+    expect(await store.get('file:old')).toEqual(record)
+    expect(await store.getMany(['file:old', 'index:old'])).toEqual([record, ['000000000000001:file-1']])
+  })
+})
+
 describe.each(await testBackends(['postgres']))('a failing read of many records on $label', (backend) => {
   if (!useBackend(backend)) return
   afterAll(() => backend.cleanup())

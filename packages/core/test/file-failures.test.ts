@@ -141,7 +141,7 @@ describe('uploads and deletes that fail part way', () => {
       const intent = records.get(key as string)
       expect(JSON.stringify(intent)).toContain(file.id)
       // The reconciler finishes it: the provider's copy is gone already, the record goes now.
-      await kit.files.settleIntent(JSON.parse(String(intent)).value as Intent)
+      await kit.files.settleIntent(JSON.parse(JSON.parse(String(intent)).value) as Intent)
       expect(await rejection(kit.files.retrieve(ann, file.id))).toMatchObject({ status: 404 })
       records.delete(key as string)
     })

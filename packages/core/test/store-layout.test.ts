@@ -4,6 +4,7 @@ import { Keyv } from 'keyv'
 import { describe, expect, it } from 'vitest'
 import { coordinationFor } from '../src/store/create-index.js'
 import { keyvOverAdapter, REDIS_URL, testBackends, useBackend } from './support/backends.js'
+import { readStored } from './support/stored.js'
 
 /**
  * Where batchkit's lists, leases and budget ledgers land in the user's own Redis or PostgreSQL, as
@@ -72,7 +73,10 @@ describe('in another Keyv adapter', () => {
     await index.add('files:alice', '000000000000002:file-2')
     await index.add('files:alice', '000000000000001:file-1')
     expect([...entries.keys()]).toEqual(['app:batchkit:index:files:alice'])
-    expect(await keyv.get('batchkit:index:files:alice')).toEqual(['000000000000001:file-1', '000000000000002:file-2'])
+    expect(await readStored(keyv, 'batchkit:index:files:alice')).toEqual([
+      '000000000000001:file-1',
+      '000000000000002:file-2',
+    ])
   })
 })
 

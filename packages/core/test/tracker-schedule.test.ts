@@ -9,6 +9,7 @@ import type { LeaseStore } from '../src/store/leases.js'
 import { RecordStore } from '../src/store/records.js'
 import { BatchTracker, type TrackingOptions } from '../src/tracking/tracker.js'
 import type { BatchBilling, BatchRecord, BatchStatus } from '../src/types.js'
+import { readStored } from './support/stored.js'
 
 /**
  * The tracker's schedule, on a clock that stands still until the test moves it (only `Date` is faked;
@@ -129,7 +130,7 @@ async function storedBatch(s: Setup, fields: Partial<BatchRecord> = {}): Promise
 }
 
 const tracking = (s: Setup, id: string) =>
-  s.store.get<{ polls: number; key: string; notFound?: number }>(`batchkit:tracking:${id}`)
+  readStored<{ polls: number; key: string; notFound?: number }>(s.store, `batchkit:tracking:${id}`)
 
 /** Every queue entry of `id`, due or not. */
 async function entries(s: Setup, id: string) {

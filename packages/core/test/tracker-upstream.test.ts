@@ -9,6 +9,7 @@ import { openai } from '../src/providers/openai/index.js'
 import { coordinationFor } from '../src/store/create-index.js'
 import { DueQueue } from '../src/store/due-queue.js'
 import type { BatchRecord } from '../src/types.js'
+import { readStored } from './support/stored.js'
 
 /**
  * The tracker against OpenAI's fake, which moves a batch one step per poll (validating, in progress,
@@ -102,7 +103,7 @@ async function untilEnded(s: Setup, batch: BatchRecord): Promise<void> {
 async function followed(s: Setup, batch: BatchRecord): Promise<boolean> {
   const queue = new DueQueue(coordinationFor(s.store).index, 'tracking')
   const entries = (await queue.due(Number.MAX_SAFE_INTEGER, 1000)).filter((e) => e.id === batch.id)
-  return entries.length > 0 || (await s.store.get(`batchkit:tracking:${batch.id}`)) !== undefined
+  return entries.length > 0 || (await readStored(s.store, `batchkit:tracking:${batch.id}`)) !== undefined
 }
 
 const endEvents = (s: Setup, batch: BatchRecord) =>
@@ -197,7 +198,7 @@ describe('the tracker and its provider', () => {
     const batch = await submit(s)
     await until(
       'three polls by the tracker',
-      async () => ((await s.store.get<{ polls: number }>(`batchkit:tracking:${batch.id}`))?.polls ?? 0) >= 3,
+      async () => ((await readStored<{ polls: number }>(s.store, `batchkit:tracking:${batch.id}`))?.polls ?? 0) >= 3,
     )
     expect(polls(s, batch)).toBe(0)
     expect((await s.kit.batches.retrieve(alice, batch.id)).status).toBe('validating')
