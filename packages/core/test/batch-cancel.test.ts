@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream'
+import { startFakeOpenAI } from '@batchkit/testkit'
 import { Keyv } from 'keyv'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { ApiError } from '../src/errors.js'
@@ -151,6 +152,33 @@ describe('cancelling a batch', () => {
       expect(answer).toMatchObject({ id: batch.id, status: 'cancelling', cancelledAt: null })
       expect((await readUntil(batch.id, 'cancelled')).cancelledAt).toBeGreaterThanOrEqual(batch.createdAt)
     })
+  })
+
+  it('answers 409 when the provider refuses the cancel each time it is asked, never showing the batch cancelling', async () => {
+    // A fake of its own whose batches stay as they are for an hour: the refused batch is still running after.
+    const fake = await startFakeOpenAI({ progress: 3_600_000 })
+    const kit = createBatchKit({
+      store: new Keyv(),
+      providers: { openai: openai({ apiKey: fake.apiKey, baseURL: fake.baseURL }) },
+      tracking: { enabled: false },
+      onError: () => undefined,
+    })
+    onTestFinished(async () => {
+      await kit.close()
+      await fake.close()
+    })
+    const file = await kit.files.create(ann, { file: Readable.from([chatRequests(4)]), purpose: 'batch' })
+    const batch = await kit.batches.create(ann, {
+      inputFileId: file.id,
+      endpoint: '/v1/chat/completions',
+      completionWindow: '24h',
+    })
+    fake.failNext({ status: 409, times: 2, method: 'POST', pathPrefix: `/v1/batches/${batch.providerBatchId}/cancel` })
+
+    const error = await rejection(kit.batches.cancel(ann, batch.id))
+    expect(error).toMatchObject({ status: 409, message: expect.stringContaining('refused the change') })
+    expect(fake.batches.get(batch.providerBatchId)?.status).toBe('validating')
+    expect(await kit.batches.retrieve(ann, batch.id)).toMatchObject({ status: 'validating', cancellingAt: null })
   })
 
   /**

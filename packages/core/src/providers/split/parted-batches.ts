@@ -75,7 +75,8 @@ export class PartedBatches {
 
   /**
    * Cancels every part; a part that has already ended stays as it is, one waiting for the provider's
-   * queue is not submitted again, and no follow-up round is made. A 409 only when every part had ended.
+   * queue is not submitted again, and no follow-up round is made. A 409 when every part had ended, or
+   * when the provider refused the cancel of every part it was asked about (none stopped waiting for its queue).
    */
   async cancel(id: string): Promise<ProviderBatch> {
     const { parts } = batchPartsOf(id)
@@ -88,22 +89,27 @@ export class PartedBatches {
       }
     }
     let conflict: unknown
+    let accepted = false
     const stoppedAt = Math.floor(Date.now() / 1000)
     const next = await mapConcurrently(parts, PART_CONCURRENCY, async (part): Promise<PartState> => {
       if (part.stopped) return { part, answer: await this.provider.retrieveBatch(part.id) }
       try {
-        return { part, answer: await this.provider.cancelBatch(part.id) }
+        const answer = await this.provider.cancelBatch(part.id)
+        accepted = true
+        return { part, answer }
       } catch (error) {
         if (!(isApiError(error) && error.status === 409)) throw error
         const answer = await this.provider.retrieveBatch(part.id)
-        if (this.waits(part, answer))
+        if (this.waits(part, answer)) {
+          accepted = true
           return { part: { ...part, stopped: { reason: 'cancelled', at: stoppedAt } }, answer }
+        }
         conflict = error
         return { part, answer }
       }
     })
     const combined = this.combine(next, true)
-    if (conflict !== undefined && TERMINAL_STATUSES.has(combined.status)) throw conflict
+    if (conflict !== undefined && (!accepted || TERMINAL_STATUSES.has(combined.status))) throw conflict
     return combined
   }
 
