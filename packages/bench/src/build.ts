@@ -6,7 +6,14 @@ import { build, type Plugin } from 'esbuild'
 export const CHILDREN_OUT_DIR = fileURLToPath(new URL('../.tmp/children/', import.meta.url))
 
 /** The child entry points, by name: `<name>.ts` in `src/children/` becomes `<name>.mjs` in {@link CHILDREN_OUT_DIR}. */
-export const CHILD_ENTRIES = ['aggregate', 'batchkit', 'delay-proxy', 'reference-gateway', 'upstream'] as const
+export const CHILD_ENTRIES = [
+  'aggregate',
+  'batchkit',
+  'delay-proxy',
+  'host-alone',
+  'reference-gateway',
+  'upstream',
+] as const
 
 /** A child built by {@link buildChildren}. */
 export type ChildName = (typeof CHILD_ENTRIES)[number]

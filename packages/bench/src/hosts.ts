@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { BatchKitOptions } from '@batchkit/core'
 
 /** A host's server, built but not yet listening. */
@@ -22,6 +22,21 @@ export interface Host {
   adapterDir: string
   /** Absent until someone writes the entry for a new adapter. */
   serve?: (options: BatchKitOptions) => Promise<HostedApi>
+  /**
+   * The framework alone, mounted where `serve` mounts the API and answering the way its adapter does,
+   * with the JSON text `body` to every request under `/v1`: what the host costs per request before
+   * batchkit does anything.
+   */
+  serveAlone?: (body: string) => Promise<HostedApi>
+}
+
+/** Answers `body` as `serveNodeRequest` answers on Node's response: status, headers one by one, `end`. */
+function answerNode(req: IncomingMessage, res: ServerResponse, body: string): void {
+  req.resume()
+  res.statusCode = 200
+  res.setHeader('content-type', 'application/json')
+  res.setHeader('content-length', Buffer.byteLength(body))
+  res.end(body)
 }
 
 /** Every host, in table order. */
@@ -40,6 +55,12 @@ export const HOSTS: Host[] = [
       app.use('/v1', createExpressRouter(kit))
       return { server: createServer(app), close: () => kit.close() }
     },
+    async serveAlone(body) {
+      const { default: express } = await import('express')
+      const app = express()
+      app.use('/v1', (req, res) => answerNode(req, res, body))
+      return { server: createServer(app), close: async () => undefined }
+    },
   },
   {
     name: 'Koa',
@@ -54,6 +75,19 @@ export const HOSTS: Host[] = [
       const app = new Koa()
       app.use(createKoaMiddleware(kit, { prefix: '/v1' }))
       return { server: createServer(app.callback()), close: () => kit.close() }
+    },
+    async serveAlone(body) {
+      const { default: Koa } = await import('koa')
+      const app = new Koa()
+      // As the adapter answers: through Koa's own body, status and headers.
+      app.use(async (ctx, next) => {
+        if (!ctx.path.startsWith('/v1/')) return next()
+        ctx.req.resume()
+        ctx.body = body
+        ctx.status = 200
+        ctx.set({ 'content-type': 'application/json' })
+      })
+      return { server: createServer(app.callback()), close: async () => undefined }
     },
   },
   {
@@ -70,6 +104,25 @@ export const HOSTS: Host[] = [
       class AppModule {}
       Module({ imports: [BatchKitModule.forRoot({ ...options, path: '/v1' })] })(AppModule)
       const app = await NestFactory.create(AppModule, { logger: ['error'] })
+      await app.init()
+      return { server: app.getHttpServer() as Server, close: () => app.close() }
+    },
+    async serveAlone(body) {
+      await import('reflect-metadata')
+      const [{ Module, RequestMethod }, { NestFactory }] = await Promise.all([
+        import('@nestjs/common'),
+        import('@nestjs/core'),
+      ])
+      // A module that applies one middleware to `v1/{*rest}`, as BatchKitModule does (its defaults: platform-express, body parsers on).
+      class AloneModule {
+        configure(consumer: import('@nestjs/common').MiddlewareConsumer) {
+          consumer
+            .apply((req: IncomingMessage, res: ServerResponse) => answerNode(req, res, body))
+            .forRoutes({ path: 'v1/{*rest}', method: RequestMethod.ALL })
+        }
+      }
+      Module({})(AloneModule)
+      const app = await NestFactory.create(AloneModule, { logger: ['error'] })
       await app.init()
       return { server: app.getHttpServer() as Server, close: () => app.close() }
     },

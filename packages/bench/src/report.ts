@@ -189,7 +189,10 @@ function controlProse(block: string | undefined): string {
       'The reference gateway (`src/children/reference-gateway.ts`, 50 lines) is a yardstick: plain `node:http`, one bearer ' +
       'token, each create forwarded to the fake with undici and its answer kept in a Map, each retrieve answered from the Map. ' +
       'It has no framework, owner, validation, durable write or tracking, so its row is about what any gateway that makes one ' +
-      'upstream call per create can reach on this machine.',
+      'upstream call per create can reach on this machine. Each "alone" row (`src/children/host-alone.ts`) is a host ' +
+      'framework by itself, mounted as its adapter mounts batchkit and answering every call with one fixed Batch object ' +
+      'the way its adapter answers: no upstream call, no store, no batchkit. Its server CPU is what the framework and ' +
+      "Node's HTTP cost per request before batchkit does anything, and the difference to the batchkit row on that host is batchkit's own.",
     readModelNote(block, 'every retrieve also asked the upstream for the batch before answering'),
   ]
     .filter(Boolean)

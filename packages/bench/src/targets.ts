@@ -31,6 +31,8 @@ export type TargetSpec =
   | { kind: 'portkey' }
   /** The bench's reference gateway (`src/children/reference-gateway.ts`): the least a gateway that keeps batches does. */
   | { kind: 'reference' }
+  /** A host framework alone, answering a fixed Batch object (`src/children/host-alone.ts`): the host's floor. */
+  | { kind: 'alone'; host: Host }
 
 /** A running target: the gateway (or none, for direct) in front of a fake upstream of its own. */
 export interface Target {
@@ -54,12 +56,22 @@ export function labelOf(spec: TargetSpec, upstream: UpstreamOptions): string {
   if (spec.kind === 'direct') return `direct → ${upstream.kind} fake`
   if (spec.kind === 'portkey') return 'Portkey gateway'
   if (spec.kind === 'reference') return REFERENCE_LABEL
+  if (spec.kind === 'alone') return aloneLabel(spec.host)
   const estimates = spec.estimates === false ? ', estimates off' : ''
   return `batchkit ${spec.host.name} (${spec.store === 'redis' ? 'Redis' : 'memory'}${estimates})`
 }
 
+/** How a host framework's fixed-answer row's label ends, after the host's name. */
+export const ALONE_SUFFIX = ' alone (a fixed answer, no batchkit)'
+
+/** The label of a host framework's fixed-answer row. */
+export function aloneLabel(host: Host): string {
+  return `${host.name}${ALONE_SUFFIX}`
+}
+
 /** Why a target cannot run here (its adapter is not built yet), or undefined. */
 export function targetUnavailable(spec: TargetSpec): string | undefined {
+  if (spec.kind === 'alone') return spec.host.serveAlone ? undefined : 'no fixed-answer entry yet'
   return spec.kind === 'batchkit' ? unavailable(spec.host) : undefined
 }
 
@@ -128,6 +140,9 @@ async function startGateway(
 ): Promise<ServerProcess> {
   if (spec.kind === 'direct') return upstream
   if (spec.kind === 'portkey') return startPortkey(label)
+  if (spec.kind === 'alone') {
+    return startServer({ name: label, args: builtChild('host-alone'), env: { BENCH_HOST: spec.host.name } })
+  }
   if (spec.kind === 'reference') {
     return startServer({
       name: label,
