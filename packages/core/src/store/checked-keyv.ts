@@ -16,8 +16,8 @@ import { storable } from './guard.js'
  *
  * Values go into Keyv as JSON text that batchkit writes and parses itself, so Keyv's serializer
  * (whatever the user configured) handles one string per record instead of walking every field: with
- * Keyv's default serializer, that walk and its reviving parse were a sixth of a create's CPU. A
- * value stored as an object (by an earlier batchkit) is read as it is.
+ * Keyv's default serializer, that walk and its reviving parse were about a sixth of the server's CPU in
+ * the control-plane bench. A value stored as an object (by an earlier batchkit) is read as it is.
  */
 export class CheckedKeyv {
   private errors = 0
