@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { BENCH_DIR } from './servers.js'
+import { BENCH_DIR, SERVER_NODE_FLAGS } from './servers.js'
 import { num } from './table.js'
 
 /** One bench run, as the figures it wrote say: what ran it, when, at which commit, and how busy the machine was. */
@@ -36,6 +36,9 @@ export function provenance(run: RunInfo): string {
     `_Measured by \`${run.command}\` on ${run.date} at commit ${run.commit}: median of ${run.runs} runs, ` +
     `minimum and maximum in brackets; other work on the machine: ${num(run.otherCores, 2)} of its ${run.cores} cores ` +
     `on average, load average ${num(run.loadAtStart, 2)} at the start._`
+  if (SERVER_NODE_FLAGS.length > 0) {
+    line += ` Every server process ran with \`node ${SERVER_NODE_FLAGS.join(' ')}\` (\`BENCH_NODE_FLAGS\`).`
+  }
   if (run.mode === 'quick') line += ' **Quick smoke run**: fewer, shorter runs and smaller files; not the benchmark.'
   if (run.otherCores >= 0.1) {
     line +=

@@ -450,7 +450,9 @@ function methodSection(): string {
       '```',
       '',
       'Linux only (it reads `/proc`). Redis on 127.0.0.1:6379 is used when it answers (`BENCH_REDIS_URL` to change the port); ' +
-        `without it the Redis rows say so. Options: \`--quick\`, \`--only=${SUITES.join(',')}\`, \`--profile\` (writes ` +
+        'without it the Redis rows say so. `BENCH_NODE_FLAGS` (space-separated) gives every server process (batchkit, the ' +
+        'fakes, Portkey) the same Node flags, which the line above each table then names. ' +
+        `Options: \`--quick\`, \`--only=${SUITES.join(',')}\`, \`--profile\` (writes ` +
         "`node --cpu-prof` profiles of the batchkit servers to `packages/bench/.tmp/profiles/` and prints each one's top " +
         'self-time functions), `--write[=<file>]` / `--no-write` (whether to update this file, or the one given; by default only ' +
         "a full, unprofiled run of every suite does: profiling slows the batchkit servers, so a profiled run's figures do not " +

@@ -46,6 +46,12 @@ export interface ServerSpec {
 
 const running = new Set<ServerProcess>()
 
+/**
+ * Node flags every server child runs with (gateways, fakes, Portkey alike), from `BENCH_NODE_FLAGS`
+ * (space-separated), such as `--single-threaded-gc`: to measure a deployment tuned the same for all.
+ */
+export const SERVER_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)
+
 /** A TypeScript child of the bench, run by Node with tsx and workspace packages resolved to source. */
 export function tsChild(script: string, ...args: string[]): string[] {
   return ['--conditions=@batchkit/source', '--import', 'tsx', fileURLToPath(new URL(script, import.meta.url)), ...args]
@@ -65,7 +71,7 @@ export function cpuProfileFlags(dir: string | undefined, name: string): string[]
  * The child must listen on 127.0.0.1 only; any other address is refused and the child killed.
  */
 export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
-  const child = spawn(process.execPath, spec.args, {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...spec.args], {
     cwd: BENCH_DIR,
     env: { ...process.env, ...spec.env },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
