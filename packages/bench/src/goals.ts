@@ -26,28 +26,27 @@ export function throughputGoal(rows: ControlRow[] | undefined): Goal {
   const portkey = rows?.find((row) => row.label === PORTKEY)?.byClients[CLIENTS]
   const ours = (rows ?? []).filter((row) => row.label.startsWith('batchkit') && row.byClients[CLIENTS])
   if (!portkey || ours.length === 0) return { target, measured: 'not measured in this run', verdict: 'not measured' }
+  const vsPortkey = (row: ControlRow) =>
+    (row.byClients[CLIENTS]?.requestsPerSecond.median ?? 0) / portkey.requestsPerSecond.median
   const ratios = ours.map((row) => ({
     label: row.label.replace('batchkit ', ''),
-    throughput: (row.byClients[CLIENTS]?.requestsPerSecond.median ?? 0) / portkey.requestsPerSecond.median,
+    throughput: vsPortkey(row),
     cpu: portkey.serverCpuMicros.median / (row.byClients[CLIENTS]?.serverCpuMicros.median ?? Number.NaN),
   }))
   const range = (values: number[]) => `${num(Math.min(...values), 1)}–${num(Math.max(...values), 1)}×`
   const throughputs = ratios.map((r) => `${r.label} ${num(r.throughput, 1)}×`).join(', ')
-  const reference = rows?.find((row) => row.label === REFERENCE_LABEL)?.byClients[CLIENTS]
+  const reference = rows?.find((row) => row.label === REFERENCE_LABEL && row.byClients[CLIENTS])
   const yardstick = reference
     ? `; the reference gateway (node:http and a Map: no framework, owner, validation, durable write or tracking) ` +
-      `${num(reference.requestsPerSecond.median / portkey.requestsPerSecond.median, 1)}×`
+      `${num(vsPortkey(reference), 1)}×`
     : ''
   const alone = (rows ?? []).filter((row) => row.label.endsWith(ALONE_SUFFIX) && row.byClients[CLIENTS])
-  const floors = alone.length
-    ? `; each host alone, answering a fixed Batch object: ${alone
-        .map(
-          (row) =>
-            `${row.label.replace(ALONE_SUFFIX, '')} ${num((row.byClients[CLIENTS]?.requestsPerSecond.median ?? 0) / portkey.requestsPerSecond.median, 1)}× ` +
-            `(${num(row.byClients[CLIENTS]?.serverCpuMicros.median ?? Number.NaN)} µs CPU/req)`,
-        )
-        .join(', ')}`
-    : ''
+  const aloneFigures = alone.map(
+    (row) =>
+      `${row.label.replace(ALONE_SUFFIX, '')} ${num(vsPortkey(row), 1)}× ` +
+      `(${num(row.byClients[CLIENTS]?.serverCpuMicros.median ?? Number.NaN)} µs CPU/req)`,
+  )
+  const floors = alone.length ? `; each host alone, answering a fixed Batch object: ${aloneFigures.join(', ')}` : ''
   return {
     target,
     measured:

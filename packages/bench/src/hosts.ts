@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { BatchKitOptions } from '@batchkit/core'
+// Types only: erased, so no host's process loads Nest unless it is the NestJS host.
+import type { MiddlewareConsumer } from '@nestjs/common'
 
 /** A host's server, built but not yet listening. */
 export interface HostedApi {
@@ -115,7 +117,7 @@ export const HOSTS: Host[] = [
       ])
       // A module that applies one middleware to `v1/{*rest}`, as BatchKitModule does (its defaults: platform-express, body parsers on).
       class AloneModule {
-        configure(consumer: import('@nestjs/common').MiddlewareConsumer) {
+        configure(consumer: MiddlewareConsumer) {
           consumer
             .apply((req: IncomingMessage, res: ServerResponse) => answerNode(req, res, body))
             .forRoutes({ path: 'v1/{*rest}', method: RequestMethod.ALL })

@@ -126,7 +126,8 @@ function fileObject(id: string, bytes: number): string {
   })
 }
 
-function batchObject(id: string, status: string, body: Record<string, unknown>): string {
+/** A Batch object as OpenAI answers it, every field present, as JSON text: for a batch made now from a create's `body`. */
+export function batchObject(id: string, status: string, body: Record<string, unknown>): string {
   const created = now()
   return JSON.stringify({
     id,
