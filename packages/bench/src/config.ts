@@ -12,7 +12,13 @@ export interface BenchConfig {
     runSeconds: number
     /** …or this many create+retrieve pairs, whichever comes first. */
     maxPairs: number
+    /**
+     * Before each path's runs in every round, it is loaded at the highest concurrency in windows of
+     * this many seconds until two windows in a row are no faster than the one before (by 5%), for at most
+     * {@link warmupMaxSeconds}: a server left idle while the other paths ran may have gone cold.
+     */
     warmupSeconds: number
+    warmupMaxSeconds: number
   }
   upload: {
     /** File sizes in bytes. */
@@ -60,7 +66,7 @@ export const FULL: BenchConfig = {
   mode: 'full',
   runs: 5,
   upstream: 'minimal',
-  control: { clients: [1, 16], runSeconds: 3, maxPairs: 100_000, warmupSeconds: 4 },
+  control: { clients: [1, 16], runSeconds: 3, maxPairs: 100_000, warmupSeconds: 1, warmupMaxSeconds: 15 },
   upload: { sizes: [200 * MB, 1000 * MB], lineBytes: 4_096 },
   aggregation: { sizes: [200 * MB, 1000 * MB] },
   listing: { batches: 10_000, callsPerRun: 100 },
@@ -73,7 +79,7 @@ export const QUICK: BenchConfig = {
   mode: 'quick',
   runs: 2,
   upstream: 'minimal',
-  control: { clients: [1, 16], runSeconds: 0.5, maxPairs: 20_000, warmupSeconds: 1 },
+  control: { clients: [1, 16], runSeconds: 0.5, maxPairs: 20_000, warmupSeconds: 0.5, warmupMaxSeconds: 2 },
   upload: { sizes: [20 * MB, 100 * MB], lineBytes: 4_096 },
   aggregation: { sizes: [5 * MB, 20 * MB] },
   listing: { batches: 500, callsPerRun: 5 },

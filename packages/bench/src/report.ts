@@ -427,8 +427,11 @@ function methodSection(): string {
         `For the Big jobs section the testkit fake advances its batches instead, one step every ${FULL.bigjobs.progressMs} ms ` +
         '(`progress`, set through `BENCH_UPSTREAM_PROGRESS_MS`), so a batch runs to its end.',
       '- Load: closed-loop clients in the bench process, undici with a keep-alive Agent. All control-plane paths are started ' +
-        `first; each is warmed (${FULL.control.warmupSeconds} s at the highest concurrency, then at 1 client); then every run ` +
-        'measures each path in turn, so drift over the run hits every path alike. A run stops at its time or pair limit, whichever ' +
+        'first; then every run measures each path in turn, so drift over the run hits every path alike. Right before its turn ' +
+        `in every run, a path is warmed at the highest concurrency, in ${FULL.control.warmupSeconds} s windows until two in a row ` +
+        `are no more than 5% faster than the one before (at most ${FULL.control.warmupMaxSeconds} s): Portkey's gateway, left idle for ` +
+        'the minute the other paths take, answers its first seconds of load at a third of its speed or less, and a single warm-up ' +
+        'at the start measured it cold in every run; batchkit shows no such slowdown. A run stops at its time or pair limit, whichever ' +
         'comes first. The listing and reads suites likewise start and fill both stores first, then measure them in turn in every run.',
       '- The client, the gateway and the fake share the 2 cores, as on the machine the issue describes; throughput is that of the ' +
         "whole loopback system, bounded by the gateway's single event loop.",

@@ -216,6 +216,31 @@ export function wireDetailsTests(context: () => WireDetailsContext): void {
     expect(own.status).toBeGreaterThanOrEqual(400)
     expect(own.headers.get('x-request-id')).toBeNull()
   })
+
+  // Behind a host's parser, the parser's own limit applies (and its 413 becomes this same error).
+  it('answers a JSON body over 1 MiB that batchkit reads itself with 413 request_too_large, and goes on serving', async () => {
+    const { plain } = context()
+    const response = await fetch(`${plain.baseURL}/batches`, {
+      method: 'POST',
+      headers: { ...auth(plain), 'content-type': 'application/json' },
+      body: JSON.stringify({
+        input_file_id: 'file-abc',
+        endpoint: '/v1/chat/completions',
+        pad: 'x'.repeat(1024 * 1024),
+      }),
+    })
+    expect(response.status).toBe(413)
+    expect(await response.json()).toEqual({
+      error: {
+        message: 'The request body is larger than 1048576 bytes.',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'request_too_large',
+      },
+    })
+    // The next call is served as usual: the refused body was neither kept nor left to stall the server.
+    expect((await fetch(`${plain.baseURL}/batches`, { headers: auth(plain) })).status).toBe(200)
+  })
 }
 
 /** An upload as curl sends it: the file part's Content-Disposition parameters given verbatim, as UTF-8. */
