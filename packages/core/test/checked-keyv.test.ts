@@ -40,7 +40,7 @@ describe.each(await testBackends(['postgres', 'redis', 'memory']))('records as s
   if (!useBackend(backend)) return
   afterAll(() => backend.cleanup())
 
-  it('keeps each value as JSON text of its own, whatever Keyv serializes it with, and reads it back equal', async () => {
+  it("keeps each value as JSON text of its own through Keyv's default serializer, and reads it back equal", async () => {
     const keyv = backend.connect()
     const store = new CheckedKeyv(keyv)
     const record = { id: 'batch_1', note: ':starts with a colon', nested: { list: [1, null, 'two'] }, done: true }
