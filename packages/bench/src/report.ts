@@ -427,7 +427,9 @@ function methodSection(): string {
         `For the Big jobs section the testkit fake advances its batches instead, one step every ${FULL.bigjobs.progressMs} ms ` +
         '(`progress`, set through `BENCH_UPSTREAM_PROGRESS_MS`), so a batch runs to its end.',
       '- Load: closed-loop clients in the bench process, undici with a keep-alive Agent. All control-plane paths are started ' +
-        'first; then every run measures each path in turn, so drift over the run hits every path alike. Right before its turn ' +
+        "first; then every run measures each path in turn, so drift over the run hits every path alike, with every other path's " +
+        "processes (gateway and fake) paused with SIGSTOP: no path's background work (batchkit's tracker polling the batches " +
+        "it made) lands in another's figures; it waits for the path's own turn and is counted there. Right before its turn " +
         `in every run, a path is warmed at the highest concurrency, in ${FULL.control.warmupSeconds} s windows until two in a row ` +
         `are no more than 5% faster than the one before (at most ${FULL.control.warmupMaxSeconds} s): Portkey's gateway, left idle for ` +
         'the minute the other paths take, answers its first seconds of load at a third of its speed or less, and a single warm-up ' +

@@ -87,8 +87,11 @@ export async function runControlPlane(
       maxSeconds: seconds,
       maxPairs: config.control.maxPairs,
     })
+    // Only the path measured runs: a paused one's background work (batchkit's tracker polls) waits for its own turn.
+    for (const entry of live) pause(entry.target)
     for (let run = 1; run <= config.runs; run++) {
       for (const entry of live) {
+        resume(entry.target)
         const warm = await warmUp(agent, entry, config, bounds)
         log(
           `  run ${run}/${config.runs} ${entry.row.label}: warmed in ${warm.windows} window(s), last ${warm.requestsPerSecond.toFixed(0)} req/s`,
@@ -109,6 +112,7 @@ export async function runControlPlane(
               (result.errors ? `, ${result.errors} errors` : ''),
           )
         }
+        pause(entry.target)
       }
     }
     for (const entry of live) {
@@ -121,9 +125,19 @@ export async function runControlPlane(
     }
     return rows
   } finally {
+    for (const entry of live) resume(entry.target)
     await agent.close()
     await Promise.all(live.map((entry) => entry.target.stop()))
   }
+}
+
+/** Stops a path's processes (its gateway and its fake) with SIGSTOP, so they take no CPU from the path measured. */
+function pause(target: Target): void {
+  for (const pid of new Set([target.server.pid, target.upstream.pid])) process.kill(pid, 'SIGSTOP')
+}
+
+function resume(target: Target): void {
+  for (const pid of new Set([target.server.pid, target.upstream.pid])) process.kill(pid, 'SIGCONT')
 }
 
 /**
