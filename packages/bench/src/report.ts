@@ -442,7 +442,7 @@ function methodSection(): string {
     [
       '```sh',
       'npx -y pnpm@12.4.2 install',
-      `${BENCH_COMMAND}            # the full run (about 24 minutes); rewrites docs/benchmarks.md`,
+      `${BENCH_COMMAND}            # the full run (about 30 minutes); rewrites docs/benchmarks.md`,
       `${BENCH_COMMAND} --quick    # a smoke run (about 5 minutes): fewer, shorter runs, small files; prints only`,
       `${BENCH_COMMAND} --only=reads --write   # some suites; replaces only their tables and targets here`,
       `${BENCH_COMMAND} --only=control,listing --profile   # CPU profiles of the batchkit servers`,
