@@ -39,11 +39,13 @@ export async function readJsonObject(request: HttpRequest): Promise<Record<strin
 
 /**
  * A body of at most {@link MAX_JSON_BYTES}, as UTF-8 text. Read with listeners rather than an async
- * iterator, which costs several times as much per request; past the limit it stops reading and
- * leaves the rest to the response (see `nodeResponseHeaders`).
+ * iterator, which adds its own promises and end-of-stream watcher to every request; past the limit it
+ * stops reading and leaves the rest to the response (see `nodeResponseHeaders`).
  */
 function readText(body: Readable): Promise<string> {
   if (body.readableEnded) return Promise.resolve('')
+  // Its `close` has been and gone: listening for it would wait forever.
+  if (body.destroyed) return Promise.reject(incomplete())
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -62,12 +64,16 @@ function readText(body: Readable): Promise<string> {
     }
     const onEnd = () => settle(undefined)
     // Closed before its end: the client went away mid-body.
-    const onClose = () => settle(new Error('The request body ended before it was complete.'))
+    const onClose = () => settle(incomplete())
     body.on('data', onData)
     body.once('end', onEnd)
     body.once('error', settle)
     body.once('close', onClose)
   })
+}
+
+function incomplete(): Error {
+  return new Error('The request body ended before it was complete.')
 }
 
 function tooLarge(): ApiError {
