@@ -133,11 +133,21 @@ export async function runControlPlane(
 
 /** Stops a path's processes (its gateway and its fake) with SIGSTOP, so they take no CPU from the path measured. */
 function pause(target: Target): void {
-  for (const pid of new Set([target.server.pid, target.upstream.pid])) process.kill(pid, 'SIGSTOP')
+  signalPath(target, 'SIGSTOP')
 }
 
 function resume(target: Target): void {
-  for (const pid of new Set([target.server.pid, target.upstream.pid])) process.kill(pid, 'SIGCONT')
+  signalPath(target, 'SIGCONT')
+}
+
+function signalPath(target: Target, signal: NodeJS.Signals): void {
+  for (const pid of new Set([target.server.pid, target.upstream.pid])) {
+    try {
+      process.kill(pid, signal)
+    } catch {
+      // Gone already: its own runs fail and say so; the other paths go on.
+    }
+  }
 }
 
 /**
