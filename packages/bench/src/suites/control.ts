@@ -92,7 +92,7 @@ export async function runControlPlane(
     for (let run = 1; run <= config.runs; run++) {
       for (const entry of live) {
         resume(entry.target)
-        const warm = await warmUp(agent, entry, config, bounds)
+        const warm = await warmUp(agent, entry, config)
         log(
           `  run ${run}/${config.runs} ${entry.row.label}: warmed in ${warm.windows} window(s), last ${warm.requestsPerSecond.toFixed(0)} req/s`,
         )
@@ -160,10 +160,9 @@ async function warmUp(
   agent: ReturnType<typeof clientAgent>,
   entry: { target: Target; inputFileId: string },
   config: BenchConfig,
-  bounds: (clients: number, seconds: number) => { clients: number; maxSeconds: number; maxPairs: number },
 ): Promise<{ windows: number; requestsPerSecond: number }> {
-  const { warmupSeconds, warmupMaxSeconds, clients } = config.control
-  const window = bounds(Math.max(...clients), warmupSeconds)
+  const { warmupSeconds, warmupMaxSeconds, clients, maxPairs } = config.control
+  const window = { clients: Math.max(...clients), maxSeconds: warmupSeconds, maxPairs }
   let last = await createRetrieveRun(agent, entry.target, entry.inputFileId, window)
   let windows = 1
   let settled = 0
