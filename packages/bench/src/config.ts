@@ -14,8 +14,9 @@ export interface BenchConfig {
     maxPairs: number
     /**
      * Before each path's runs in every round, it is loaded at the highest concurrency in windows of
-     * this many seconds until two windows in a row are no faster than the one before (by 5%), for at most
-     * {@link warmupMaxSeconds}: a server left idle while the other paths ran may have gone cold.
+     * this many seconds until three windows in a row are no faster (by 2%) than the fastest before them, for
+     * at most {@link warmupMaxSeconds}: a server left idle while the other paths ran may have gone cold, and
+     * one just started takes seconds of load to compile its hot paths.
      */
     warmupSeconds: number
     warmupMaxSeconds: number
@@ -66,7 +67,7 @@ export const FULL: BenchConfig = {
   mode: 'full',
   runs: 5,
   upstream: 'minimal',
-  control: { clients: [1, 16], runSeconds: 3, maxPairs: 100_000, warmupSeconds: 1, warmupMaxSeconds: 15 },
+  control: { clients: [1, 16], runSeconds: 3, maxPairs: 100_000, warmupSeconds: 1, warmupMaxSeconds: 30 },
   upload: { sizes: [200 * MB, 1000 * MB], lineBytes: 4_096 },
   aggregation: { sizes: [200 * MB, 1000 * MB] },
   listing: { batches: 10_000, callsPerRun: 100 },

@@ -15,7 +15,7 @@ import type { MachineInfo } from './machine.js'
 import type { Spread } from './stats.js'
 import type { AggregationRow } from './suites/aggregation.js'
 import { type BigJobStage, type BigJobsResult, OPENAI_BATCH_LIMITS } from './suites/bigjobs.js'
-import type { ControlRow } from './suites/control.js'
+import type { ControlResult } from './suites/control.js'
 import type { ListingRow } from './suites/listing.js'
 import type { ReadsRow } from './suites/reads.js'
 import type { UploadRow } from './suites/upload.js'
@@ -29,7 +29,7 @@ export type Suite = (typeof SUITES)[number]
 
 /** Everything one bench run measured; a suite left out of the run is undefined. */
 export interface BenchResults {
-  control?: ControlRow[]
+  control?: ControlResult
   upload?: UploadRow[]
   aggregation?: AggregationRow[]
   listing?: ListingRow[]
@@ -45,7 +45,7 @@ const READ_MODEL_COMMIT = 'f731270'
 
 /** The targets, in table order, each with the suite whose figures judge it. */
 const GOALS: { suite: Suite; judge: (results: BenchResults) => Goal }[] = [
-  { suite: 'control', judge: (r) => throughputGoal(r.control) },
+  { suite: 'control', judge: (r) => throughputGoal(r.control?.rows) },
   { suite: 'upload', judge: (r) => uploadMemoryGoal(r.upload) },
   { suite: 'upload', judge: (r) => uploadSpeedGoal(r.upload) },
   { suite: 'upload', judge: (r) => uploadEstimateGoal(r.upload) },
@@ -69,7 +69,7 @@ export function renderReport(
 ): string {
   const blocks = new Map(previous.blocks)
   const tables: Record<Suite, () => string> = {
-    control: () => controlTable(results.control ?? [], config),
+    control: () => (results.control ? controlTable(results.control, config) : ''),
     upload: () => uploadTable(results.upload ?? []),
     aggregation: () => aggregationTable(results.aggregation ?? []),
     listing: () => listingTable(results.listing ?? []),
@@ -147,7 +147,7 @@ function readModelNote(block: string | undefined, before: string): string {
   )
 }
 
-function controlTable(rows: ControlRow[], config: BenchConfig): string {
+function controlTable({ rows, cores }: ControlResult, config: BenchConfig): string {
   const clients = config.control.clients
   const portkey = rows.find((row) => row.label === 'Portkey gateway')
   const header = ['path']
@@ -172,7 +172,7 @@ function controlTable(rows: ControlRow[], config: BenchConfig): string {
     cells.push(theirs && mine ? `${num(mine / theirs, 1)}×` : '–')
     return cells
   })
-  return markdownTable(header, body, ['l', ...header.slice(1).map(() => 'r' as const)])
+  return `${markdownTable(header, body, ['l', ...header.slice(1).map(() => 'r' as const)])}\n\nCPUs: ${cores}.`
 }
 
 function controlProse(block: string | undefined): string {

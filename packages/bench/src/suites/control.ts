@@ -1,5 +1,6 @@
 import { callJson, clientAgent } from '../client.js'
 import type { BenchConfig } from '../config.js'
+import { type CoreLayout, coreLayout, pinTo } from '../cores.js'
 import { HOSTS } from '../hosts.js'
 import { createRetrieveRun, type LoadResult } from '../load.js'
 import { type Spread, spreadOf } from '../stats.js'
@@ -27,6 +28,13 @@ export interface ControlRow {
 
 type Log = (line: string) => void
 
+/** The control plane's figures, and where its processes ran. */
+export interface ControlResult {
+  rows: ControlRow[]
+  /** Which CPUs the measured server and everything else had, or why they were not pinned. */
+  cores: string
+}
+
 /** The paths of the control-plane table, in order. */
 function plan(config: BenchConfig): { spec: TargetSpec; upstream: UpstreamOptions }[] {
   const upstream: UpstreamOptions = { kind: config.upstream }
@@ -46,15 +54,17 @@ function plan(config: BenchConfig): { spec: TargetSpec; upstream: UpstreamOption
 
 /**
  * create+retrieve from 1 and 16 closed-loop clients, on every path side by side: all targets are
- * started first, then each round measures every target in turn, so drift hits all alike.
+ * started first, then each round measures every target in turn, so drift hits all alike. Each
+ * measured server has a CPU of its own (see {@link CoreLayout}) where the machine allows it.
  */
 export async function runControlPlane(
   config: BenchConfig,
   redis: boolean,
   log: Log,
   profileDir?: string,
-): Promise<ControlRow[]> {
+): Promise<ControlResult> {
   const rows: ControlRow[] = []
+  const layout = coreLayout()
   const live: { row: ControlRow; target: Target; inputFileId: string; results: Record<number, LoadResult[]> }[] = []
   const agent = clientAgent(Math.max(...config.control.clients))
   try {
@@ -82,6 +92,8 @@ export async function runControlPlane(
         log(`  ${row.label}: ${row.skipped}`)
       }
     }
+    const cores = 'none' in layout ? `not pinned: ${layout.none}` : placeOnCores(layout, live)
+    log(`  CPUs: ${cores}`)
     const bounds = (clients: number, seconds: number) => ({
       clients,
       maxSeconds: seconds,
@@ -94,7 +106,7 @@ export async function runControlPlane(
         resume(entry.target)
         const warm = await warmUp(agent, entry, config)
         log(
-          `  run ${run}/${config.runs} ${entry.row.label}: warmed in ${warm.windows} window(s), last ${warm.requestsPerSecond.toFixed(0)} req/s`,
+          `  run ${run}/${config.runs} ${entry.row.label}: warmed in ${warm.windows} window(s), fastest ${warm.requestsPerSecond.toFixed(0)} req/s`,
         )
         for (const clients of config.control.clients) {
           const result = await createRetrieveRun(
@@ -123,12 +135,23 @@ export async function runControlPlane(
         }
       }
     }
-    return rows
+    return { rows, cores }
   } finally {
+    if (!('none' in layout)) pinTo(process.pid, layout.all)
     for (const entry of live) resume(entry.target)
     await agent.close()
     await Promise.all(live.map((entry) => entry.target.stop()))
   }
+}
+
+/** Gives every gateway (or the fake of a direct row) the server CPU, and the bench and the fakes the rest. */
+function placeOnCores(layout: CoreLayout, live: { target: Target }[]): string {
+  pinTo(process.pid, layout.rest)
+  for (const { target } of live) {
+    if (target.upstream !== target.server) pinTo(target.upstream.pid, layout.rest)
+    pinTo(target.server.pid, layout.server)
+  }
+  return `the measured server alone on CPU ${layout.server}; the clients and the fakes on CPU ${layout.rest} (taskset)`
 }
 
 /** Stops a path's processes (its gateway and its fake) with SIGSTOP, so they take no CPU from the path measured. */
@@ -152,9 +175,11 @@ function signalPath(target: Target, signal: NodeJS.Signals): void {
 
 /**
  * Loads a path at the highest concurrency until it stops getting faster: windows of `warmupSeconds`
- * until two in a row are each within 5% of the one before (or slower), for at most `warmupMaxSeconds`. Needed before
- * every turn, not once: Portkey's gateway, idle for the minute the other paths take, answers at a
- * third of its speed at first and takes seconds of load to recover; batchkit does not slow down so.
+ * until three in a row are no more than 2% faster than the fastest before them, for at most
+ * `warmupMaxSeconds`. Needed before every turn, not once: Portkey's gateway, idle for the minute the
+ * other paths take, answers at a third of its speed at first. And judged against the fastest window,
+ * not the last: a server still compiling its hot paths gets faster by a few percent a second for
+ * fifteen seconds, which window-to-window steps of 5% took for settled.
  */
 async function warmUp(
   agent: ReturnType<typeof clientAgent>,
@@ -163,17 +188,16 @@ async function warmUp(
 ): Promise<{ windows: number; requestsPerSecond: number }> {
   const { warmupSeconds, warmupMaxSeconds, clients, maxPairs } = config.control
   const window = { clients: Math.max(...clients), maxSeconds: warmupSeconds, maxPairs }
-  let last = await createRetrieveRun(agent, entry.target, entry.inputFileId, window)
+  let best = (await createRetrieveRun(agent, entry.target, entry.inputFileId, window)).requestsPerSecond
   let windows = 1
-  let settled = 0
-  // Two settled windows in a row, so one slow window of noise does not end a warm-up still under way.
-  while (settled < 2 && windows * warmupSeconds < warmupMaxSeconds) {
-    const next = await createRetrieveRun(agent, entry.target, entry.inputFileId, window)
+  let flat = 0
+  while (flat < 3 && windows * warmupSeconds < warmupMaxSeconds) {
+    const next = (await createRetrieveRun(agent, entry.target, entry.inputFileId, window)).requestsPerSecond
     windows++
-    settled = next.requestsPerSecond <= last.requestsPerSecond * 1.05 ? settled + 1 : 0
-    last = next
+    flat = next > best * 1.02 ? 0 : flat + 1
+    best = Math.max(best, next)
   }
-  return { windows, requestsPerSecond: last.requestsPerSecond }
+  return { windows, requestsPerSecond: best }
 }
 
 /** Proof that a gateway forwards to our fake (and nowhere else): a batch made through it is the fake's own. */
