@@ -422,7 +422,7 @@ function methodSection(): string {
         'storing them, its batches never advance, and it counts the calls it answers (`GET /bench/calls`, asked directly, not through ' +
         'a proxy). `testkit` is `startFakeOpenAI({ progress: 3_600_000 })` from @batchkit/testkit ' +
         '(multipart parsed, files written to disk, batches held still for an hour). The two direct rows compare them: the testkit fake ' +
-        `costs more CPU per request, so the gateways run in front of the ${FULL.upstream} one, which leaves more of the 2 cores to the gateway. ` +
+        `costs more CPU per request, so the gateways run in front of the ${FULL.upstream} one, which leaves more of the other CPU to the clients. ` +
         "For the Reads section, testkit's `startDelayProxy` runs in a process of its own between batchkit and the fake. " +
         `For the Big jobs section the testkit fake advances its batches instead, one step every ${FULL.bigjobs.progressMs} ms ` +
         '(`progress`, set through `BENCH_UPSTREAM_PROGRESS_MS`), so a batch runs to its end.',
@@ -430,13 +430,19 @@ function methodSection(): string {
         "first; then every run measures each path in turn, so drift over the run hits every path alike, with every other path's " +
         "processes (gateway and fake) paused with SIGSTOP: no path's background work (batchkit's tracker polling the batches " +
         "it made) lands in another's figures; it waits for the path's own turn and is counted there. Right before its turn " +
-        `in every run, a path is warmed at the highest concurrency, in ${FULL.control.warmupSeconds} s windows until two in a row ` +
-        `are no more than 5% faster than the one before (at most ${FULL.control.warmupMaxSeconds} s): Portkey's gateway, left idle for ` +
-        'the minute the other paths take, answers its first seconds of load at a third of its speed or less, and a single warm-up ' +
-        'at the start measured it cold in every run; batchkit shows no such slowdown. A run stops at its time or pair limit, whichever ' +
-        'comes first. The listing and reads suites likewise start and fill both stores first, then measure them in turn in every run.',
-      '- The client, the gateway and the fake share the 2 cores, as on the machine the issue describes; throughput is that of the ' +
-        "whole loopback system, bounded by the gateway's single event loop.",
+        `in every run, a path is warmed at the highest concurrency, in ${FULL.control.warmupSeconds} s windows until three in a row ` +
+        `are no more than 2% faster than the fastest before them (at most ${FULL.control.warmupMaxSeconds} s): Portkey's gateway, left ` +
+        'idle for the minute the other paths take, answers its first seconds of load at a third of its speed or less, and a server ' +
+        'just started (any of them) gets faster by a few percent a second for its first 15 s or so while V8 compiles its hot paths. ' +
+        'A run stops at its time or pair limit, whichever comes first. The listing and reads suites likewise start and fill both ' +
+        'stores first, then measure them in turn in every run.',
+      '- CPUs (control plane): the measured server (gateway, or the fake of a direct row) runs alone on one CPU, with all its ' +
+        "threads (`taskset -a`); the bench's clients and the fakes share the other, as a load generator on another machine would. " +
+        'Shared, the clients and the fake took CPU from the gateway in proportion to its speed, which held a faster gateway back ' +
+        "more, and the scheduler's placement moved figures by a fifth from one run to the next. The line under the table says how " +
+        "the run placed them; the Redis server is the machine's own and is not pinned. Throughput is bounded by the gateway's " +
+        'single event loop on its one CPU, so "server CPU µs/req" and req/s tell the same story; the fastest rows (the reference ' +
+        'gateway, the hosts alone, the direct rows) may instead be bounded by the one CPU the clients and the fake share.',
     ].join('\n'),
     '## Reproduce',
     [
