@@ -263,18 +263,27 @@ describe('the poll schedule', () => {
     s.provider.gate = new Promise<void>((resolve) => {
       release = resolve
     })
+    const lease = `track:${batch.id}`
+    // Whether another instance could take the lease the moment the tracker let it go: well within the
+    // 60 ms a last renewal keeps it, so a release that only stopped renewing would leave it taken.
+    const freeOnRelease: boolean[] = []
+    const giveUp = s.leases.release.bind(s.leases)
+    s.leases.release = async (key, holder) => {
+      await giveUp(key, holder)
+      if (key === lease) freeOnRelease.push(await s.leases.acquire(lease, 'instance-b', 1000))
+    }
     await s.tracker.follow(batch)
     s.tracker.start()
     await until('the held poll', () => s.provider.asked.length === 1)
     // Three lease lengths on, the poll still holds the batch: another instance cannot take it.
     await new Promise((resolve) => setTimeout(resolve, 180))
-    const lease = `track:${batch.id}`
     const taken = await s.leases.acquire(lease, 'instance-b', 1000)
     s.provider.gate = undefined
     release()
     expect(taken).toBe(false)
     await until('the next poll scheduled', async () => (await tracking(s, batch.id))?.polls === 1)
-    await until('the lease given up', () => s.leases.acquire(lease, 'instance-b', 1000))
+    await until('the lease given up', () => freeOnRelease.length > 0)
+    expect(freeOnRelease).toEqual([true])
     expect(s.errors).toEqual([])
   })
 
