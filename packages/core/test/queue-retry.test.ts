@@ -1,9 +1,10 @@
-import { type FakeOpenAI, fakeUsage, startFakeOpenAI } from '@batchkit/testkit'
+import { type FakeAzure, type FakeOpenAI, fakeUsage, startFakeAzure, startFakeOpenAI } from '@batchkit/testkit'
 import Keyv from 'keyv'
 import OpenAI, { toFile } from 'openai'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { BatchEndedEvent, BatchEvent } from '../src/events/types.js'
 import { type BatchKit, type BatchKitOptions, createBatchKit } from '../src/kit.js'
+import { azure } from '../src/providers/azure/index.js'
 import { openai } from '../src/providers/openai/index.js'
 import { type ServedKit, serveKit, untilEnded } from './support/serve-kit.js'
 
@@ -231,5 +232,56 @@ describe('a batch the provider turns down for a full queue', () => {
         message: expect.stringContaining('Enqueued token limit'),
       }),
     ])
+  })
+})
+
+describe("Azure OpenAI's enqueued-token limit", () => {
+  let azureFake: FakeAzure | undefined
+  afterEach(async () => {
+    await azureFake?.close()
+    azureFake = undefined
+  })
+
+  it('shows a batch Azure turned down waiting, and submits it again once the deployment drains', async () => {
+    const fake = await startFakeAzure({ enqueuedTokenLimit: LIMIT, pendingPolls: 0 })
+    azureFake = fake
+    // Another client of the same resource fills the deployment's queue first.
+    const direct = new OpenAI({ baseURL: fake.v1BaseURL, apiKey: fake.apiKey })
+    const file = await direct.files.create({
+      file: await toFile(Buffer.from(`${OUTSIDER.join('\n')}\n`), 'other.jsonl'),
+      purpose: 'batch',
+    })
+    const created = await direct.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    })
+    expect((await direct.batches.retrieve(created.id)).status).toBe('in_progress')
+
+    // `start` also makes the OpenAI fake of the tests above; this kit talks to Azure only.
+    const { kit, client } = await start({
+      providers: {
+        azure: azure({ endpoint: fake.endpoint, apiKey: fake.apiKey, fileProcessing: { initialDelayMs: 5 } }),
+      },
+    })
+    const batch = await submit(client, NINE.slice(0, 3))
+    const mine = () => [...fake.batches.values()].filter((b) => b.metadata?.batchkit_id?.startsWith(batch.id))
+    await until('turned down', () => mine().some((b) => b.errors?.data.some((e) => e.code === 'token_limit_exceeded')))
+    expect(mine()[0]?.errors?.data[0]?.message).toContain('enqueued tokens has surpassed the configured limit')
+    await kit.batches.idle()
+    expect(await client.batches.retrieve(batch.id)).toMatchObject({
+      status: 'validating',
+      failed_at: null,
+      errors: null,
+      request_counts: { total: 0, completed: 0, failed: 0 },
+    })
+
+    for (let i = 0; i < 2; i++) await direct.batches.retrieve(created.id)
+    expect(fake.batches.get(created.id)?.status).toBe('completed')
+    const ran = await untilEnded(client, kit, batch.id, { polls: 1000, pauseMs: 10 })
+    expect(ran.status).toBe('completed')
+    expect(ran.request_counts).toEqual({ total: 3, completed: 3, failed: 0 })
+    expect(ran.usage?.input_tokens).toBe(promptTokens(NINE.slice(0, 3)))
+    expect(mine().filter((b) => b.status === 'completed')).toHaveLength(1)
   })
 })

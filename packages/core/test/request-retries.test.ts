@@ -1,10 +1,11 @@
-import { type FakeOpenAI, fakeUsage, startFakeOpenAI } from '@batchkit/testkit'
+import { type FakeAzure, type FakeOpenAI, fakeUsage, startFakeAzure, startFakeOpenAI } from '@batchkit/testkit'
 import Keyv from 'keyv'
 import type OpenAI from 'openai'
 import { toFile } from 'openai'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { BatchEndedEvent, BatchEvent } from '../src/events/types.js'
 import { type BatchKit, type BatchKitOptions, createBatchKit } from '../src/kit.js'
+import { azure } from '../src/providers/azure/index.js'
 import { openai } from '../src/providers/openai/index.js'
 import { type ServedKit, serveKit } from './support/serve-kit.js'
 
@@ -204,5 +205,65 @@ describe('automatic retries of transient failures', () => {
     expect(() => createBatchKit({ providers: { openai: openai(fake) }, requestRetries: { attempts: -1 } })).toThrow(
       /requestRetries.attempts/,
     )
+  })
+})
+
+describe('automatic retries of transient failures on Azure OpenAI', () => {
+  let azureFake: FakeAzure | undefined
+  afterEach(async () => {
+    await azureFake?.close()
+    azureFake = undefined
+  })
+
+  it('runs the same rounds through the Azure provider: the same counts, files, usage and events as on OpenAI', async () => {
+    const fake = await startFakeAzure({ pendingPolls: 0 })
+    azureFake = fake
+    // `start` also makes the OpenAI fake of the tests above; this kit talks to Azure only.
+    const { kit, client, events } = await start({
+      providers: {
+        azure: azure({
+          endpoint: fake.endpoint,
+          apiKey: fake.apiKey,
+          limits: { maxBatchRequests: 4 },
+          fileProcessing: { initialDelayMs: 5 },
+        }),
+      },
+      requestRetries: { attempts: 2 },
+    })
+    const batch = await submit(client, TEXT)
+    const done = (await readUntilEnded(kit, client, batch.id)).at(-1) as OpenAI.Batches.Batch
+
+    expect(done.status).toBe('completed')
+    expect(done.request_counts).toEqual({ total: 12, completed: 10, failed: 2 })
+    const output = await linesOf(client, done.output_file_id)
+    const errors = await linesOf(client, done.error_file_id)
+    expect(output.map((l) => l.custom_id).sort()).toEqual(
+      IDS.filter((id) => id !== 'fail-3' && id !== 'flaky-3-10').sort(),
+    )
+    expect(errors.map((l) => l.custom_id).sort()).toEqual(['fail-3', 'flaky-3-10'])
+
+    // Azure's own batches: the three parts, then one batch per round, each round on the failures before it.
+    const azureBatches = [...fake.batches.values()]
+    const tags = azureBatches.map((b) => b.metadata?.batchkit_id ?? '').filter((tag) => tag.startsWith(batch.id))
+    expect(tags.sort()).toEqual([batch.id, `${batch.id}_p1`, `${batch.id}_p2`, `${batch.id}_r1`, `${batch.id}_r2`])
+    const inputOf = async (n: number) => {
+      const round = azureBatches.find((b) => b.metadata?.batchkit_id === `${batch.id}_r${n}`) as {
+        input_file_id: string
+      }
+      const response = await fetch(`${fake.v1BaseURL}/files/${round.input_file_id}/content`, {
+        headers: { 'api-key': fake.apiKey },
+      })
+      return response.text()
+    }
+    const byId = (ids: string[]) => `${ids.map((id) => LINES[IDS.indexOf(id)]).join('\n')}\n`
+    expect(await inputOf(1)).toBe(byId(['flaky-1-5', 'flaky-2-7', 'flaky-1-9', 'flaky-3-10']))
+    expect(await inputOf(2)).toBe(byId(['flaky-2-7', 'flaky-3-10']))
+
+    const completed = LINES.filter((_, i) => IDS[i] !== 'fail-3' && IDS[i] !== 'flaky-3-10')
+    expect(done.usage?.input_tokens).toBe(promptTokens(completed))
+    await expect.poll(() => events.filter((e) => e.batchId === batch.id).length).toBe(2)
+    const mine = events.filter((e) => e.batchId === batch.id)
+    expect(mine.map((e) => e.type)).toEqual(['acreate_batch', 'batch_success'])
+    expect((mine[1] as BatchEndedEvent).requestCounts).toEqual({ total: 12, completed: 10, failed: 2 })
   })
 })

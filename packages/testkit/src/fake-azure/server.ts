@@ -129,6 +129,9 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
     alwaysWriteErrorFile: true,
     // Azure keeps batch output without `output_expires_after` until it is deleted.
     defaultOutputExpirySeconds: null,
+    enqueuedTokenLimit: options.enqueuedTokenLimit,
+    tokenLimitMessage: (deployment, limit) =>
+      `The number of enqueued tokens has surpassed the configured limit of ${limit} for the deployment '${deployment}'. Please either increase the limit or try again once the current jobs have finished.`,
   })
   const filesCtx: FilesContext = { files, dataDir }
   const faults = new Faults<FakeAzureFailNextOptions>()

@@ -29,6 +29,8 @@ export interface BatchRunnerContext {
    * in progress, would pass it fails validating with `token_limit_exceeded`. @default no limit
    */
   enqueuedTokenLimit?: number
+  /** The message of a `token_limit_exceeded` error, for the model (or deployment) and the limit. @default OpenAI's */
+  tokenLimitMessage?(model: string | null, limit: number): string
 }
 
 export interface CreateBatchParams {
@@ -229,7 +231,7 @@ export class BatchRunner {
       await rm(inputPath, { force: true })
       return this.fail(state, {
         code: 'token_limit_exceeded',
-        message: `Enqueued token limit reached for ${validation.model} in organization org-fake. Limit: ${limit.toLocaleString('en-US')} enqueued tokens. Please try again once some in_progress batches have been completed.`,
+        message: (this.ctx.tokenLimitMessage ?? openAITokenLimitMessage)(validation.model, limit),
         param: null,
         line: null,
       })
@@ -332,4 +334,9 @@ async function linkOrCopy(from: string, to: string): Promise<boolean> {
     await copyFile(from, to)
     return true
   }
+}
+
+/** OpenAI's message when a batch would pass its model's enqueued-token limit. */
+function openAITokenLimitMessage(model: string | null, limit: number): string {
+  return `Enqueued token limit reached for ${model} in organization org-fake. Limit: ${limit.toLocaleString('en-US')} enqueued tokens. Please try again once some in_progress batches have been completed.`
 }
