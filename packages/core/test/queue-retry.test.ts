@@ -56,19 +56,7 @@ afterEach(async () => {
 
 async function start(options: Partial<BatchKitOptions> = {}): Promise<Setup> {
   const fake = await startFakeOpenAI({ enqueuedTokenLimit: LIMIT })
-  const direct = new OpenAI({ baseURL: fake.baseURL, apiKey: fake.apiKey })
-  const file = await direct.files.create({
-    file: await toFile(Buffer.from(`${OUTSIDER.join('\n')}\n`), 'other.jsonl'),
-    purpose: 'batch',
-  })
-  const created = await direct.batches.create({
-    input_file_id: file.id,
-    endpoint: '/v1/chat/completions',
-    completion_window: '24h',
-  })
-  // The fake advances a batch one step per read: this read takes the outsider into the queue.
-  const outsider = await direct.batches.retrieve(created.id)
-  expect(outsider.status).toBe('in_progress')
+  const { outsider, drain } = await fillQueue(new OpenAI({ baseURL: fake.baseURL, apiKey: fake.apiKey }), fake)
 
   const events: BatchEvent[] = []
   const kit = createBatchKit({
@@ -92,12 +80,38 @@ async function start(options: Partial<BatchKitOptions> = {}): Promise<Setup> {
     client: served.client,
     events,
     outsider,
+    drain,
+  }
+  return setup
+}
+
+/**
+ * Another client of the same organisation (or Azure resource) runs the outsider's batch, which fills the
+ * queue alone until `drain` runs it to its end.
+ */
+async function fillQueue(
+  direct: OpenAI,
+  fake: { batches: ReadonlyMap<string, { status: string }> },
+): Promise<{ outsider: OpenAI.Batches.Batch; drain(): Promise<void> }> {
+  const file = await direct.files.create({
+    file: await toFile(Buffer.from(`${OUTSIDER.join('\n')}\n`), 'other.jsonl'),
+    purpose: 'batch',
+  })
+  const created = await direct.batches.create({
+    input_file_id: file.id,
+    endpoint: '/v1/chat/completions',
+    completion_window: '24h',
+  })
+  // The fake advances a batch one step per read: this read takes the outsider into the queue.
+  const outsider = await direct.batches.retrieve(created.id)
+  expect(outsider.status).toBe('in_progress')
+  return {
+    outsider,
     async drain() {
       for (let i = 0; i < 2; i++) await direct.batches.retrieve(created.id)
       expect(fake.batches.get(created.id)?.status).toBe('completed')
     },
   }
-  return setup
 }
 
 async function submit(client: OpenAI, lines: string[]): Promise<OpenAI.Batches.Batch> {
@@ -245,18 +259,7 @@ describe("Azure OpenAI's enqueued-token limit", () => {
   it('shows a batch Azure turned down waiting, and submits it again once the deployment drains', async () => {
     const fake = await startFakeAzure({ enqueuedTokenLimit: LIMIT, pendingPolls: 0 })
     azureFake = fake
-    // Another client of the same resource fills the deployment's queue first.
-    const direct = new OpenAI({ baseURL: fake.v1BaseURL, apiKey: fake.apiKey })
-    const file = await direct.files.create({
-      file: await toFile(Buffer.from(`${OUTSIDER.join('\n')}\n`), 'other.jsonl'),
-      purpose: 'batch',
-    })
-    const created = await direct.batches.create({
-      input_file_id: file.id,
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-    })
-    expect((await direct.batches.retrieve(created.id)).status).toBe('in_progress')
+    const { drain } = await fillQueue(new OpenAI({ baseURL: fake.v1BaseURL, apiKey: fake.apiKey }), fake)
 
     // `start` also makes the OpenAI fake of the tests above; this kit talks to Azure only.
     const { kit, client } = await start({
@@ -276,8 +279,7 @@ describe("Azure OpenAI's enqueued-token limit", () => {
       request_counts: { total: 0, completed: 0, failed: 0 },
     })
 
-    for (let i = 0; i < 2; i++) await direct.batches.retrieve(created.id)
-    expect(fake.batches.get(created.id)?.status).toBe('completed')
+    await drain()
     const ran = await untilEnded(client, kit, batch.id, { polls: 1000, pauseMs: 10 })
     expect(ran.status).toBe('completed')
     expect(ran.request_counts).toEqual({ total: 3, completed: 3, failed: 0 })

@@ -112,6 +112,40 @@ function tagsOf(fake: FakeOpenAI, id: string): string[] {
     .sort()
 }
 
+/** The upstream input file of follow-up round `round` of batch `id`, found by its tag on the fake. */
+function roundInputId(
+  fake: { batches: ReadonlyMap<string, { metadata?: Record<string, string> | null; input_file_id: string }> },
+  id: string,
+  round: number,
+): string {
+  const batch = [...fake.batches.values()].find((b) => b.metadata?.batchkit_id === `${id}_r${round}`)
+  if (!batch) throw new Error(`no round ${round} of ${id} upstream`)
+  return batch.input_file_id
+}
+
+/**
+ * The rest of what the batch of {@link IDS} shows after two rounds, whatever its provider: each round ran
+ * exactly the transient failures of the round before, as the client wrote them (`roundInput` reads a
+ * round's upstream input); it is billed once, for every request that ran to a result; one event each way.
+ */
+async function expectRoundsAndBilling(
+  done: OpenAI.Batches.Batch,
+  events: BatchEvent[],
+  roundInput: (round: number) => Promise<string>,
+): Promise<void> {
+  const byId = (ids: string[]) => `${ids.map((id) => LINES[IDS.indexOf(id)]).join('\n')}\n`
+  expect(await roundInput(1)).toBe(byId(['flaky-1-5', 'flaky-2-7', 'flaky-1-9', 'flaky-3-10']))
+  expect(await roundInput(2)).toBe(byId(['flaky-2-7', 'flaky-3-10']))
+
+  const completed = LINES.filter((_, i) => IDS[i] !== 'fail-3' && IDS[i] !== 'flaky-3-10')
+  expect(done.usage?.input_tokens).toBe(promptTokens(completed))
+  await expect.poll(() => events.filter((e) => e.batchId === done.id).length).toBe(2)
+  const mine = events.filter((e) => e.batchId === done.id)
+  expect(mine.map((e) => e.type)).toEqual(['acreate_batch', 'batch_success'])
+  expect((mine[1] as BatchEndedEvent).requestCounts).toEqual({ total: 12, completed: 10, failed: 2 })
+  expect((mine[1] as BatchEndedEvent).usage.inputTokens).toBe(promptTokens(completed))
+}
+
 describe('automatic retries of transient failures', () => {
   it('runs transient failures again in follow-up rounds of the same batch, never a 400, up to the attempts', async () => {
     const { fake, kit, client, events } = await start({ requestRetries: { attempts: 2 } })
@@ -147,28 +181,12 @@ describe('automatic retries of transient failures', () => {
       `${batch.id}_r1`,
       `${batch.id}_r2`,
     ])
-    const round = (n: number) =>
-      [...fake.batches.values()].find((b) => b.metadata?.batchkit_id === `${batch.id}_r${n}`) as {
-        input_file_id: string
-      }
-    const inputOf = async (n: number) => {
-      const response = await fetch(`${fake.baseURL}/files/${round(n).input_file_id}/content`, {
+    await expectRoundsAndBilling(done, events, async (n) => {
+      const response = await fetch(`${fake.baseURL}/files/${roundInputId(fake, batch.id, n)}/content`, {
         headers: { authorization: `Bearer ${fake.apiKey}` },
       })
       return response.text()
-    }
-    const byId = (ids: string[]) => `${ids.map((id) => LINES[IDS.indexOf(id)]).join('\n')}\n`
-    expect(await inputOf(1)).toBe(byId(['flaky-1-5', 'flaky-2-7', 'flaky-1-9', 'flaky-3-10']))
-    expect(await inputOf(2)).toBe(byId(['flaky-2-7', 'flaky-3-10']))
-
-    // Billed once, for every request that ran to a result; one event each way.
-    const completed = LINES.filter((_, i) => IDS[i] !== 'fail-3' && IDS[i] !== 'flaky-3-10')
-    expect(done.usage?.input_tokens).toBe(promptTokens(completed))
-    await expect.poll(() => events.filter((e) => e.batchId === batch.id).length).toBe(2)
-    const mine = events.filter((e) => e.batchId === batch.id)
-    expect(mine.map((e) => e.type)).toEqual(['acreate_batch', 'batch_success'])
-    expect((mine[1] as BatchEndedEvent).requestCounts).toEqual({ total: 12, completed: 10, failed: 2 })
-    expect((mine[1] as BatchEndedEvent).usage.inputTokens).toBe(promptTokens(completed))
+    })
   })
 
   it('leaves a batch whose retries all succeed with no error file, as OpenAI shows one where nothing failed', async () => {
@@ -246,24 +264,11 @@ describe('automatic retries of transient failures on Azure OpenAI', () => {
     const azureBatches = [...fake.batches.values()]
     const tags = azureBatches.map((b) => b.metadata?.batchkit_id ?? '').filter((tag) => tag.startsWith(batch.id))
     expect(tags.sort()).toEqual([batch.id, `${batch.id}_p1`, `${batch.id}_p2`, `${batch.id}_r1`, `${batch.id}_r2`])
-    const inputOf = async (n: number) => {
-      const round = azureBatches.find((b) => b.metadata?.batchkit_id === `${batch.id}_r${n}`) as {
-        input_file_id: string
-      }
-      const response = await fetch(`${fake.v1BaseURL}/files/${round.input_file_id}/content`, {
+    await expectRoundsAndBilling(done, events, async (n) => {
+      const response = await fetch(`${fake.v1BaseURL}/files/${roundInputId(fake, batch.id, n)}/content`, {
         headers: { 'api-key': fake.apiKey },
       })
       return response.text()
-    }
-    const byId = (ids: string[]) => `${ids.map((id) => LINES[IDS.indexOf(id)]).join('\n')}\n`
-    expect(await inputOf(1)).toBe(byId(['flaky-1-5', 'flaky-2-7', 'flaky-1-9', 'flaky-3-10']))
-    expect(await inputOf(2)).toBe(byId(['flaky-2-7', 'flaky-3-10']))
-
-    const completed = LINES.filter((_, i) => IDS[i] !== 'fail-3' && IDS[i] !== 'flaky-3-10')
-    expect(done.usage?.input_tokens).toBe(promptTokens(completed))
-    await expect.poll(() => events.filter((e) => e.batchId === batch.id).length).toBe(2)
-    const mine = events.filter((e) => e.batchId === batch.id)
-    expect(mine.map((e) => e.type)).toEqual(['acreate_batch', 'batch_success'])
-    expect((mine[1] as BatchEndedEvent).requestCounts).toEqual({ total: 12, completed: 10, failed: 2 })
+    })
   })
 })
