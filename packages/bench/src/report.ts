@@ -195,10 +195,11 @@ function controlProse(block: string | undefined): string {
       "Node's HTTP cost per request before batchkit does anything, and the difference to the batchkit row on that host is batchkit's own.",
     'Garbage collection is part of what a host costs, and it is not the same on every host. On Koa a young-generation ' +
       "collection takes under a millisecond; Express by itself keeps its requests' objects alive past the young generation " +
-      '(about 16 µs of collection per request in a GET-only run of its alone row, against 1 on Koa; a plain `node:http` handler that only sets ' +
-      "Express's response prototype on Node's response, as `app.handle` does, shows half of it), so on Express and on NestJS " +
-      '(which runs on Express) every collection takes several milliseconds, and each byte batchkit allocates per request costs ' +
-      'more there than on Koa.',
+      '(about 16 µs of collection per request in a GET-only run of its alone row, against 1 on Koa; a plain `node:http` ' +
+      "handler that only sets Express's response prototype on Node's response, as `app.handle` does, shows half of it), " +
+      'so that on Express and on NestJS (which runs on Express) a create+retrieve request spends 35–50 µs in collection, ' +
+      "on Koa about 14 (its in-memory store's records included). A young generation four times larger " +
+      '(`--max-semi-space-size=64`) makes the collections four times rarer on Express but hardly cheaper per request.',
     readModelNote(block, 'every retrieve also asked the upstream for the batch before answering'),
   ]
     .filter(Boolean)
