@@ -193,7 +193,8 @@ function controlProse(block: string | undefined): string {
       'framework by itself, mounted as its adapter mounts batchkit and answering every call with one fixed Batch object ' +
       'the way its adapter answers: no upstream call, no store, no batchkit. Its server CPU is what the framework and ' +
       "Node's HTTP cost per request before batchkit does anything, and the difference to the batchkit row on that host is batchkit's own.",
-    'Garbage collection is part of what a host costs, and it is not the same on every host. On Koa a young-generation ' +
+    'Garbage collection is part of what a host costs, and it is not the same on every host (measured apart from ' +
+      "this bench, at commit 0906826, with a GC observer in the server's process). On Koa a young-generation " +
       "collection takes under a millisecond; Express by itself keeps its requests' objects alive past the young generation " +
       '(about 16 µs of collection per request in a GET-only run of its alone row, against 1 on Koa; a plain `node:http` ' +
       "handler that only sets Express's response prototype on Node's response, as `app.handle` does, shows half of it), " +
