@@ -25,20 +25,38 @@ export interface Host {
   /** Absent until someone writes the entry for a new adapter. */
   serve?: (options: BatchKitOptions) => Promise<HostedApi>
   /**
-   * The framework alone, mounted where `serve` mounts the API and answering the way its adapter does,
-   * with the JSON text `body` to every request under `/v1`: what the host costs per request before
-   * batchkit does anything.
+   * The framework without batchkit, mounted where `serve` mounts the API: every request under `/v1` is answered
+   * with what `answer` returns, the way its adapter answers with what the core returns. The bench's own handlers
+   * (a fixed answer, the reference gateway) measured inside each host.
    */
-  serveAlone?: (body: string) => Promise<HostedApi>
+  serveHandler?: (answer: BenchHandler) => Promise<HostedApi>
 }
 
-/** Answers `body` as `serveNodeRequest` answers on Node's response: status, headers one by one, `end`. */
-function answerNode(req: IncomingMessage, res: ServerResponse, body: string): void {
-  req.resume()
-  res.statusCode = 200
+/** A request as a host hands it on: Node's, with the URL before any mount (`originalUrl`) and a body a host's parser read. */
+export type HostRequest = IncomingMessage & { originalUrl?: string; body?: unknown }
+
+/** A bench handler's answer: a status and a JSON text. */
+export interface BenchAnswer {
+  status: number
+  body: string
+}
+
+/** A handler of the bench's own, as a host mounts it: what to answer a request with. */
+export type BenchHandler = (req: HostRequest) => Promise<BenchAnswer>
+
+/** Writes an answer as `serveNodeRequest` does on Node's response: status, headers one by one, `end`. */
+export function answerNode(res: ServerResponse, { status, body }: BenchAnswer): void {
+  res.statusCode = status
   res.setHeader('content-type', 'application/json')
   res.setHeader('content-length', Buffer.byteLength(body))
   res.end(body)
+}
+
+/** As the Express and NestJS adapters serve: a middleware that answers on Node's response, or passes a failure on. */
+function nodeMiddleware(answer: BenchHandler) {
+  return (req: HostRequest, res: ServerResponse, next: (error?: unknown) => void) => {
+    answer(req).then((result) => answerNode(res, result), next)
+  }
 }
 
 /** Every host, in table order. */
@@ -57,10 +75,10 @@ export const HOSTS: Host[] = [
       app.use('/v1', createExpressRouter(kit))
       return { server: createServer(app), close: () => kit.close() }
     },
-    async serveAlone(body) {
+    async serveHandler(answer) {
       const { default: express } = await import('express')
       const app = express()
-      app.use('/v1', (req, res) => answerNode(req, res, body))
+      app.use('/v1', nodeMiddleware(answer))
       return { server: createServer(app), close: async () => undefined }
     },
   },
@@ -78,15 +96,15 @@ export const HOSTS: Host[] = [
       app.use(createKoaMiddleware(kit, { prefix: '/v1' }))
       return { server: createServer(app.callback()), close: () => kit.close() }
     },
-    async serveAlone(body) {
+    async serveHandler(answer) {
       const { default: Koa } = await import('koa')
       const app = new Koa()
       // As the adapter answers: through Koa's own body, status and headers.
       app.use(async (ctx, next) => {
         if (!ctx.path.startsWith('/v1/')) return next()
-        ctx.req.resume()
-        ctx.body = body
-        ctx.status = 200
+        const result = await answer(ctx.req)
+        ctx.body = result.body
+        ctx.status = result.status
         ctx.set({ 'content-type': 'application/json' })
       })
       return { server: createServer(app.callback()), close: async () => undefined }
@@ -109,22 +127,20 @@ export const HOSTS: Host[] = [
       await app.init()
       return { server: app.getHttpServer() as Server, close: () => app.close() }
     },
-    async serveAlone(body) {
+    async serveHandler(answer) {
       await import('reflect-metadata')
       const [{ Module, RequestMethod }, { NestFactory }] = await Promise.all([
         import('@nestjs/common'),
         import('@nestjs/core'),
       ])
       // A module that applies one middleware to `v1/{*rest}`, as BatchKitModule does (its defaults: platform-express, body parsers on).
-      class AloneModule {
+      class HandlerModule {
         configure(consumer: MiddlewareConsumer) {
-          consumer
-            .apply((req: IncomingMessage, res: ServerResponse) => answerNode(req, res, body))
-            .forRoutes({ path: 'v1/{*rest}', method: RequestMethod.ALL })
+          consumer.apply(nodeMiddleware(answer)).forRoutes({ path: 'v1/{*rest}', method: RequestMethod.ALL })
         }
       }
-      Module({})(AloneModule)
-      const app = await NestFactory.create(AloneModule, { logger: ['error'] })
+      Module({})(HandlerModule)
+      const app = await NestFactory.create(HandlerModule, { logger: ['error'] })
       await app.init()
       return { server: app.getHttpServer() as Server, close: () => app.close() }
     },

@@ -29,8 +29,11 @@ export type TargetSpec =
       estimates?: boolean
     }
   | { kind: 'portkey' }
-  /** The bench's reference gateway (`src/children/reference-gateway.ts`): the least a gateway that keeps batches does. */
-  | { kind: 'reference' }
+  /**
+   * The bench's reference gateway (`src/children/reference-gateway.ts`): the least a gateway that keeps batches
+   * does, on plain node:http or, given a host, inside that framework as its adapter is mounted.
+   */
+  | { kind: 'reference'; host?: Host }
   /** A host framework alone, answering a fixed Batch object (`src/children/host-alone.ts`): the host's floor. */
   | { kind: 'alone'; host: Host }
 
@@ -55,10 +58,18 @@ export const REFERENCE_LABEL = 'reference gateway (node:http, a Map)'
 export function labelOf(spec: TargetSpec, upstream: UpstreamOptions): string {
   if (spec.kind === 'direct') return `direct → ${upstream.kind} fake`
   if (spec.kind === 'portkey') return 'Portkey gateway'
-  if (spec.kind === 'reference') return REFERENCE_LABEL
+  if (spec.kind === 'reference') return spec.host ? referenceInLabel(spec.host) : REFERENCE_LABEL
   if (spec.kind === 'alone') return aloneLabel(spec.host)
   const estimates = spec.estimates === false ? ', estimates off' : ''
   return `batchkit ${spec.host.name} (${spec.store === 'redis' ? 'Redis' : 'memory'}${estimates})`
+}
+
+/** How the label of the reference gateway inside a host framework starts, before the host's name. */
+export const REFERENCE_IN_PREFIX = 'reference gateway in '
+
+/** The label of the reference gateway's row inside a host framework. */
+export function referenceInLabel(host: Host): string {
+  return `${REFERENCE_IN_PREFIX}${host.name}`
 }
 
 /** How a host framework's fixed-answer row's label ends, after the host's name. */
@@ -71,7 +82,8 @@ export function aloneLabel(host: Host): string {
 
 /** Why a target cannot run here (its adapter is not built yet), or undefined. */
 export function targetUnavailable(spec: TargetSpec): string | undefined {
-  if (spec.kind === 'alone') return spec.host.serveAlone ? undefined : 'no fixed-answer entry yet'
+  const host = spec.kind === 'alone' || spec.kind === 'reference' ? spec.host : undefined
+  if (host && !host.serveHandler) return 'no bench handler entry yet'
   return spec.kind === 'batchkit' ? unavailable(spec.host) : undefined
 }
 
@@ -147,7 +159,11 @@ async function startGateway(
     return startServer({
       name: label,
       args: [...cpuProfileFlags(options.profileDir, label), ...builtChild('reference-gateway')],
-      env: { BENCH_UPSTREAM_URL: upstreamURL, BENCH_UPSTREAM_KEY: UPSTREAM_API_KEY },
+      env: {
+        BENCH_UPSTREAM_URL: upstreamURL,
+        BENCH_UPSTREAM_KEY: UPSTREAM_API_KEY,
+        ...(spec.host ? { BENCH_HOST: spec.host.name } : {}),
+      },
     })
   }
   return startServer({

@@ -7,7 +7,7 @@ import { announce, listenOnLoopback } from './ipc.js'
 import { batchObject } from './minimal-fake.js'
 
 const host = hostNamed(process.env.BENCH_HOST ?? '')
-if (!host.serveAlone) throw new Error(`no fixed-answer entry for ${host.name} yet`)
+if (!host.serveHandler) throw new Error(`no bench handler entry for ${host.name} yet`)
 
 // The size and shape of what batchkit answers a create with: OpenAI's Batch object, every field present.
 const batch = batchObject('batch_8d5c4c3e9a1b4f0e8c7d6b5a49382716', 'validating', {
@@ -15,7 +15,11 @@ const batch = batchObject('batch_8d5c4c3e9a1b4f0e8c7d6b5a49382716', 'validating'
   input_file_id: 'file-b6aQLdU7aCze62I2HG3p7giy',
   completion_window: '24h',
 })
-const hosted = await host.serveAlone(batch)
+const answer = { status: 200, body: batch }
+const hosted = await host.serveHandler(async (req) => {
+  req.resume()
+  return answer
+})
 hosted.server.keepAliveTimeout = 60_000
 await listenOnLoopback(hosted.server)
 announce(hosted.server, () => hosted.close())

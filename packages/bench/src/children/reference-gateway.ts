@@ -1,11 +1,13 @@
-// The least a gateway that keeps batches can do, as a yardstick for the control-plane table: plain
-// node:http, one bearer token, `POST /v1/batches` forwarded to the fake upstream (BENCH_UPSTREAM_URL)
-// with undici and the answer kept in a Map, `GET /v1/batches/{id}` answered from that Map. No
-// framework, no owner, no validation, no durable write, no tracking: what any gateway that makes
-// one upstream call per create costs on this machine, whatever else it does.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+// The least a gateway that keeps batches can do, as a yardstick for the control-plane table: one
+// bearer token, `POST /v1/batches` forwarded to the fake upstream (BENCH_UPSTREAM_URL) with undici and
+// the answer kept in a Map, `GET /v1/batches/{id}` answered from that Map. No owner, no validation, no
+// durable write, no tracking: what any gateway that makes one upstream call per create costs on this
+// machine, whatever else it does. On plain node:http, or with BENCH_HOST inside that host framework,
+// mounted as its batchkit adapter is: what such a gateway can reach there.
+import { createServer, type Server } from 'node:http'
 import { Agent, request } from 'undici'
 import { BENCH_API_KEY } from '../constants.js'
+import { answerNode, type BenchAnswer, type HostRequest, hostNamed } from '../hosts.js'
 import { announce, listenOnLoopback } from './ipc.js'
 
 const upstreamURL = process.env.BENCH_UPSTREAM_URL
@@ -16,38 +18,58 @@ const agent = new Agent({ connections: 64, keepAliveTimeout: 60_000 })
 const batches = new Map<string, string>()
 const expected = `Bearer ${BENCH_API_KEY}`
 
-const send = (res: ServerResponse, status: number, body: string) => {
-  res.writeHead(status, { 'content-type': 'application/json' })
-  res.end(body)
+/** The JSON body as sent: the host's parser may have read it already (NestJS's does). */
+async function bodyOf(req: HostRequest): Promise<string> {
+  if (typeof req.body === 'object' && req.body !== null) return JSON.stringify(req.body)
+  let body = ''
+  for await (const chunk of req) body += chunk
+  return body
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (req.headers.authorization !== expected) return send(res, 401, '{"error":{"message":"bad key"}}')
-  const path = req.url ?? '/'
+async function answer(req: HostRequest): Promise<BenchAnswer> {
+  const path = req.originalUrl ?? req.url ?? '/'
+  if (req.headers.authorization !== expected) {
+    req.resume()
+    return { status: 401, body: '{"error":{"message":"bad key"}}' }
+  }
   if (req.method === 'POST' && path === '/v1/batches') {
-    let body = ''
-    for await (const chunk of req) body += chunk
-    const answer = await request(`${upstreamURL}/batches`, {
+    const upstream = await request(`${upstreamURL}/batches`, {
       method: 'POST',
       dispatcher: agent,
       headers: { authorization: `Bearer ${upstreamKey}`, 'content-type': 'application/json' },
-      body,
+      body: await bodyOf(req),
     })
-    const text = await answer.body.text()
-    if (answer.statusCode !== 200) return send(res, 502, text)
+    const text = await upstream.body.text()
+    if (upstream.statusCode !== 200) return { status: 502, body: text }
     const batch = JSON.parse(text) as { id: string }
     batches.set(batch.id, text)
-    return send(res, 200, text)
+    return { status: 200, body: text }
   }
-  const stored = req.method === 'GET' && path.startsWith('/v1/batches/') && batches.get(path.slice(12))
-  if (stored) return send(res, 200, stored)
   req.resume()
-  send(res, 404, '{"error":{"message":"not found"}}')
+  const stored = req.method === 'GET' && path.startsWith('/v1/batches/') && batches.get(path.slice(12))
+  return stored ? { status: 200, body: stored } : { status: 404, body: '{"error":{"message":"not found"}}' }
 }
 
-const server = createServer((req, res) => {
-  handle(req, res).catch(() => res.destroy())
+async function serve(): Promise<{ server: Server; close(): Promise<void> }> {
+  const hostName = process.env.BENCH_HOST
+  if (!hostName) {
+    const server = createServer((req, res) => {
+      answer(req).then(
+        (result) => answerNode(res, result),
+        () => res.destroy(),
+      )
+    })
+    return { server, close: async () => undefined }
+  }
+  const host = hostNamed(hostName)
+  if (!host.serveHandler) throw new Error(`no bench handler entry for ${host.name} yet`)
+  return host.serveHandler(answer)
+}
+
+const hosted = await serve()
+hosted.server.keepAliveTimeout = 60_000
+await listenOnLoopback(hosted.server)
+announce(hosted.server, async () => {
+  await hosted.close()
+  await agent.close()
 })
-server.keepAliveTimeout = 60_000
-await listenOnLoopback(server)
-announce(server, () => agent.close())

@@ -47,6 +47,7 @@ function plan(config: BenchConfig): { spec: TargetSpec; upstream: UpstreamOption
     rows.push({ spec: { kind: 'batchkit', host, store: 'redis' }, upstream })
   }
   rows.push({ spec: { kind: 'reference' }, upstream })
+  for (const host of HOSTS) rows.push({ spec: { kind: 'reference', host }, upstream })
   for (const host of HOSTS) rows.push({ spec: { kind: 'alone', host }, upstream })
   rows.push({ spec: { kind: 'portkey' }, upstream })
   return rows
