@@ -45,15 +45,15 @@ export interface BenchAnswer {
 export type BenchHandler = (req: HostRequest) => Promise<BenchAnswer>
 
 /** Writes an answer as `serveNodeRequest` does on Node's response: status, headers one by one, `end`. */
-export function answerNode(res: ServerResponse, { status, body }: BenchAnswer): void {
+function answerNode(res: ServerResponse, { status, body }: BenchAnswer): void {
   res.statusCode = status
   res.setHeader('content-type', 'application/json')
   res.setHeader('content-length', Buffer.byteLength(body))
   res.end(body)
 }
 
-/** As the Express and NestJS adapters serve: a middleware that answers on Node's response, or passes a failure on. */
-function nodeMiddleware(answer: BenchHandler) {
+/** A Node middleware answering as the Express and NestJS adapters do, on Node's response, or passing a failure to `next`. */
+export function nodeMiddleware(answer: BenchHandler) {
   return (req: HostRequest, res: ServerResponse, next: (error?: unknown) => void) => {
     answer(req).then((result) => answerNode(res, result), next)
   }

@@ -186,7 +186,7 @@ function controlProse(block: string | undefined): string {
       'it is fresh and no upstream call is made). batchkit also follows every batch it made to its end, in the same process: ' +
       'its tracker polls each open batch upstream (first after 5 s, then backing off to every 5 minutes), so its server CPU ' +
       'includes those polls of the thousands of batches earlier runs created. Portkey keeps nothing and follows nothing. ' +
-      'The reference gateway (`src/children/reference-gateway.ts`, 75 lines) is a yardstick: plain `node:http`, one bearer ' +
+      'The reference gateway (`src/children/reference-gateway.ts`, 71 lines) is a yardstick: plain `node:http`, one bearer ' +
       'token, each create forwarded to the fake with undici and its answer kept in a Map, each retrieve answered from the Map. ' +
       'It has no framework, owner, validation, durable write or tracking, so its row is about what any gateway that makes one ' +
       'upstream call per create can reach on this machine. The "reference gateway in" rows run the same handler inside each ' +

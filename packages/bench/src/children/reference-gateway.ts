@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http'
 import { Agent, request } from 'undici'
 import { BENCH_API_KEY } from '../constants.js'
-import { answerNode, type BenchAnswer, type HostRequest, hostNamed } from '../hosts.js'
+import { type BenchAnswer, type HostRequest, hostNamed, nodeMiddleware } from '../hosts.js'
 import { announce, listenOnLoopback } from './ipc.js'
 
 const upstreamURL = process.env.BENCH_UPSTREAM_URL
@@ -53,12 +53,8 @@ async function answer(req: HostRequest): Promise<BenchAnswer> {
 async function serve(): Promise<{ server: Server; close(): Promise<void> }> {
   const hostName = process.env.BENCH_HOST
   if (!hostName) {
-    const server = createServer((req, res) => {
-      answer(req).then(
-        (result) => answerNode(res, result),
-        () => res.destroy(),
-      )
-    })
+    const serveNode = nodeMiddleware(answer)
+    const server = createServer((req, res) => serveNode(req, res, () => res.destroy()))
     return { server, close: async () => undefined }
   }
   const host = hostNamed(hostName)
